@@ -1,0 +1,17 @@
+//! Passes the pinned upstream versions from controlplane/versions.env to the crate, so
+//! the build script and the binary can never disagree about them.
+
+fn main() {
+    let path = "controlplane/versions.env";
+    println!("cargo:rerun-if-changed={path}");
+    let text = std::fs::read_to_string(path).expect("controlplane/versions.env is readable");
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("{path}: expected KEY=VALUE, got {line:?}"));
+        println!("cargo:rustc-env=KUBELAB_{key}={value}");
+    }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the upstream binaries kubelab runs, from the Go module proxy, into a cache
+# outside the repository keyed by version. A second run builds nothing.
+#
+#   controlplane/build.sh [--print-dir] [COMPONENT...]
+#
+# COMPONENT: etcd kube-apiserver kube-controller-manager kubectl (the default set),
+# kube-scheduler kube-proxy kubelet, or "all". Environment: KUBELAB_CACHE (default
+# ${XDG_CACHE_HOME:-~/.cache}/kubelab), GOFLAGS/GOPROXY as usual for Go.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+cache=${KUBELAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubelab}
+out="$cache/bin/$KUBERNETES_VERSION"
+
+print_dir=false
+components=()
+for arg in "$@"; do
+  case "$arg" in
+    --print-dir) print_dir=true ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    all) components+=(etcd kube-apiserver kube-controller-manager kubectl kube-scheduler kube-proxy kubelet) ;;
+    etcd|kube-apiserver|kube-controller-manager|kubectl|kube-scheduler|kube-proxy|kubelet) components+=("$arg") ;;
+    *) echo "build.sh: unknown component or flag '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+if $print_dir; then echo "$out"; exit 0; fi
+[ ${#components[@]} -gt 0 ] || components=(etcd kube-apiserver kube-controller-manager kubectl)
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "build.sh: Go is not installed. Install Go >= 1.25 (https://go.dev/dl/), or point" >&2
+  echo "KUBELAB_ASSETS at a directory holding etcd, kube-apiserver, kube-controller-manager, kubectl." >&2
+  exit 3
+fi
+
+check_pin() { # module file, module path, version
+  grep -qE "^[[:space:]]*(require[[:space:]]+)?$2 $3\b" "$1" ||
+    { echo "build.sh: $1 does not require $2 $3 (versions.env and go.mod disagree)" >&2; exit 2; }
+}
+check_pin "$here/kubernetes/go.mod" k8s.io/kubernetes "$KUBERNETES_VERSION"
+check_pin "$here/etcd/go.mod" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+
+mkdir -p "$out"
+# A stamp beside each binary records the version it was built from; a binary without a
+# matching stamp (missing, interrupted, or built from another pin) is built again.
+stamp_ok() { [ -x "$out/$1" ] && [ "$(cat "$out/.$1.version" 2>/dev/null)" = "$2" ]; }
+
+export CGO_ENABLED=0
+build_flags=(-trimpath -tags selinux,notest,grpcnotrace)
+
+kube_pkgs=()
+for c in "${components[@]}"; do
+  [ "$c" = etcd ] && continue
+  stamp_ok "$c" "$KUBERNETES_VERSION" || kube_pkgs+=("k8s.io/kubernetes/cmd/$c")
+done
+
+if ! stamp_ok etcd "$ETCD_VERSION" && printf '%s\n' "${components[@]}" | grep -qx etcd; then
+  echo "building etcd $ETCD_VERSION ..." >&2
+  start=$SECONDS
+  tmp=$(mktemp -d "$out/.build.XXXXXX")
+  (cd "$here/etcd" && go build "${build_flags[@]}" \
+     -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" \
+     -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
+  mv "$tmp/etcd" "$out/etcd" && rmdir "$tmp"
+  echo "$ETCD_VERSION" > "$out/.etcd.version"
+  echo "✓ etcd $ETCD_VERSION ($((SECONDS - start))s)" >&2
+fi
+
+if [ ${#kube_pkgs[@]} -gt 0 ]; then
+  minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+  # The same ldflags Kubernetes' hack/lib/version.sh sets; without them /version says v0.0.0.
+  ld="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  echo "building ${kube_pkgs[*]##*/} $KUBERNETES_VERSION (cold: 10-30 min on 2 cores) ..." >&2
+  start=$SECONDS
+  tmp=$(mktemp -d "$out/.build.XXXXXX")
+  (cd "$here/kubernetes" && go build "${build_flags[@]}" -ldflags "$ld" -o "$tmp/" "${kube_pkgs[@]}")
+  for pkg in "${kube_pkgs[@]}"; do
+    name=${pkg##*/}
+    mv "$tmp/$name" "$out/$name"
+    echo "$KUBERNETES_VERSION" > "$out/.$name.version"
+  done
+  rmdir "$tmp"
+  echo "✓ ${kube_pkgs[*]##*/} $KUBERNETES_VERSION ($((SECONDS - start))s)" >&2
+fi
+
+echo "$out"

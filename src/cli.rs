@@ -1,0 +1,161 @@
+//! Command-line definitions (clap). No behaviour lives here.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubelab",
+    version,
+    long_version = crate::versions::LONG_VERSION,
+    about = "Hands-on Kubernetes labs: how a Pod talks to the API server, run against a real cluster",
+    after_help = "Start here:\n  kubelab cluster up          start a local control plane\n  kubelab cluster status      what runs, where\n  kubelab cluster down        stop it and remove its state\n\nExit codes: 0 ok, 1 a probe failed, 2 usage or lab file error, 3 cluster or environment error."
+)]
+pub struct Cli {
+    /// Print only results and errors: no progress lines.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start, inspect and stop the cluster the labs run on.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Start a cluster, or reuse a healthy one of the same name.
+    Up(UpArgs),
+    /// Stop a cluster and remove everything it wrote.
+    Down(NameArgs),
+    /// Show what runs: versions, ports, pids, readiness.
+    Status(StatusArgs),
+    /// Print the path of the cluster's admin kubeconfig.
+    Kubeconfig(NameArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Provider {
+    /// etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, from upstream binaries.
+    Local,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// Name of the cluster (also its state directory's name).
+    #[arg(long, env = "KUBELAB_CLUSTER", default_value = "kubelab", value_parser = parse_name)]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub name: NameArgs,
+
+    /// Where the cluster runs.
+    #[arg(long, value_enum, default_value_t = Provider::Local)]
+    pub provider: Provider,
+
+    /// The apiserver's port on 127.0.0.1 (default: a free one).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// How long to wait for each component to become ready (e.g. 90s, 2m).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+
+    /// An extra kube-apiserver flag (repeatable), e.g. --apiserver-arg=--v=4.
+    #[arg(long = "apiserver-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    pub apiserver_args: Vec<String>,
+
+    /// An extra kube-controller-manager flag (repeatable).
+    #[arg(long = "controller-manager-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    pub controller_manager_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub name: NameArgs,
+
+    #[arg(long, short, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Cluster names become directory names: keep them to what DNS labels allow.
+fn parse_name(name: &str) -> Result<String, String> {
+    let valid = !name.is_empty()
+        && name.len() <= 40
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err("use 1-40 lowercase letters, digits and '-', not starting or ending with '-'".into())
+    }
+}
+
+/// "90s", "2m", "500ms" or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 90s, 2m or 500ms"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("unknown unit '{unit}' in '{text}': use ms, s, m or h")),
+    };
+    if seconds <= 0.0 {
+        return Err(format!("'{text}' must be longer than zero"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse_in_the_units_people_type() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn cluster_names_are_safe_directory_names() {
+        assert!(parse_name("kubelab").is_ok());
+        assert!(parse_name("class-2").is_ok());
+        for bad in ["", "../etc", "Upper", "-x", "x-", "a/b", &"x".repeat(41)] {
+            assert!(parse_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The cluster layer's error: everything here is an environment problem (exit code 3).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ui::format_duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "cannot find {} (searched {})\n  hint: {hint}",
+        missing.join(", "),
+        searched.join(", ")
+    )]
+    MissingBinaries {
+        missing: Vec<String>,
+        searched: Vec<String>,
+        hint: String,
+    },
+
+    #[error("port 127.0.0.1:{port} is already in use; free it or choose another with {flag}")]
+    PortInUse { port: u16, flag: &'static str },
+
+    #[error(
+        "{component} exited during start ({status}); last lines of its log {}:\n{tail}",
+        log.display()
+    )]
+    ExitedDuringStart {
+        component: String,
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
+
+    #[error(
+        "{what} not ready after {} (last check: {last_error}); log {}; raise the limit with --wait-timeout\n{tail}",
+        format_duration(*timeout),
+        log.display()
+    )]
+    NotReady {
+        what: String,
+        timeout: Duration,
+        last_error: String,
+        log: PathBuf,
+        tail: String,
+    },
+
+    #[error("no local cluster named '{name}' (no state in {}); start one with `kubelab cluster up`", dir.display())]
+    NoCluster { name: String, dir: PathBuf },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("generating certificates: {0}")]
+    Pki(#[from] rcgen::Error),
+
+    #[error("{context}: {source}")]
+    Kube {
+        context: String,
+        #[source]
+        source: kube::Error,
+    },
+
+    #[error("state file {}: {message}", path.display())]
+    BadState { path: PathBuf, message: String },
+
+    #[error("interrupted; stopped and removed what this run had started")]
+    Interrupted,
+}
+
+/// Adds what was being done to an I/O error, so the message names the file.
+pub trait IoContext<T> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T, Error>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T, Error> {
+        self.map_err(|source| Error::Io {
+            context: context(),
+            source,
+        })
+    }
+}

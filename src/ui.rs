@@ -1,0 +1,122 @@
+//! Terminal progress: one line per finished step ("✓ etcd ready (0.8s)"), a spinner
+//! while a step runs (only on a TTY), colour unless NO_COLOR or not a TTY.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use console::style;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Clone, Debug)]
+pub struct Ui {
+    quiet: bool,
+    interactive: bool,
+}
+
+impl Ui {
+    pub fn new(quiet: bool) -> Self {
+        let interactive = std::io::stderr().is_terminal();
+        // console decides colour for stderr itself (TTY, NO_COLOR, CLICOLOR_FORCE).
+        Ui { quiet, interactive }
+    }
+
+    /// Starts a step; call [`Step::done`] when it succeeds. A step dropped without
+    /// `done` (an error was returned through it) prints as failed.
+    pub fn step(&self, label: impl Into<String>) -> Step {
+        let label = label.into();
+        let spinner = if self.interactive && !self.quiet {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .expect("static template"),
+            );
+            bar.set_message(label.clone());
+            bar.enable_steady_tick(Duration::from_millis(100));
+            Some(bar)
+        } else {
+            None
+        };
+        Step {
+            ui: self.clone(),
+            label,
+            started: Instant::now(),
+            spinner,
+            finished: false,
+        }
+    }
+
+    /// A plain informational line on stderr.
+    pub fn info(&self, message: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", message.as_ref());
+        }
+    }
+
+    fn finish_line(&self, ok: bool, text: &str, elapsed: Duration) {
+        if self.quiet {
+            return;
+        }
+        let mark = if ok {
+            style("✓").green().for_stderr()
+        } else {
+            style("✗").red().for_stderr()
+        };
+        eprintln!("{mark} {text} ({})", format_duration(elapsed));
+    }
+}
+
+pub struct Step {
+    ui: Ui,
+    label: String,
+    started: Instant,
+    spinner: Option<ProgressBar>,
+    finished: bool,
+}
+
+impl Step {
+    /// Marks the step as done, with a line that may say more than the label did.
+    pub fn done(mut self, text: impl AsRef<str>) -> Duration {
+        self.finished = true;
+        let elapsed = self.started.elapsed();
+        if let Some(bar) = self.spinner.take() {
+            bar.finish_and_clear();
+        }
+        self.ui.finish_line(true, text.as_ref(), elapsed);
+        elapsed
+    }
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        if let Some(bar) = self.spinner.take() {
+            bar.finish_and_clear();
+        }
+        if !self.finished {
+            self.ui
+                .finish_line(false, &self.label, self.started.elapsed());
+        }
+    }
+}
+
+/// "0.8s", "12.3s", "2m05s": short enough for a step line.
+pub fn format_duration(elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        let whole = elapsed.as_secs();
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_would_write_them() {
+        assert_eq!(format_duration(Duration::from_millis(840)), "0.8s");
+        assert_eq!(format_duration(Duration::from_millis(12_345)), "12.3s");
+        assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
+    }
+}
