@@ -30,12 +30,6 @@ done
 if $print_dir; then echo "$out"; exit 0; fi
 [ ${#components[@]} -gt 0 ] || components=(etcd kube-apiserver kube-controller-manager kubectl)
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "build.sh: Go is not installed. Install Go >= 1.25 (https://go.dev/dl/), or point" >&2
-  echo "KUBELAB_ASSETS at a directory holding etcd, kube-apiserver, kube-controller-manager, kubectl." >&2
-  exit 3
-fi
-
 check_pin() { # module file, module path, version
   grep -qE "^[[:space:]]*(require[[:space:]]+)?$2 $3\b" "$1" ||
     { echo "build.sh: $1 does not require $2 $3 (versions.env and go.mod disagree)" >&2; exit 2; }
@@ -44,6 +38,9 @@ check_pin "$here/kubernetes/go.mod" k8s.io/kubernetes "$KUBERNETES_VERSION"
 check_pin "$here/etcd/go.mod" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 
 mkdir -p "$out"
+# Half-built output of an interrupted or failed build goes away with this script.
+tmp_dirs=()
+trap 'rm -rf "${tmp_dirs[@]}"' EXIT
 # A stamp beside each binary records the version it was built from; a binary without a
 # matching stamp (missing, interrupted, or built from another pin) is built again.
 stamp_ok() { [ -x "$out/$1" ] && [ "$(cat "$out/.$1.version" 2>/dev/null)" = "$2" ]; }
@@ -57,14 +54,28 @@ for c in "${components[@]}"; do
   stamp_ok "$c" "$KUBERNETES_VERSION" || kube_pkgs+=("k8s.io/kubernetes/cmd/$c")
 done
 
+build_etcd=false
 if ! stamp_ok etcd "$ETCD_VERSION" && printf '%s\n' "${components[@]}" | grep -qx etcd; then
+  build_etcd=true
+fi
+if ! $build_etcd && [ ${#kube_pkgs[@]} -eq 0 ]; then
+  echo "$out"   # everything is cached
+  exit 0
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "build.sh: Go is not installed. Install Go >= 1.25 (https://go.dev/dl/), or point" >&2
+  echo "KUBELAB_ASSETS at a directory holding etcd, kube-apiserver, kube-controller-manager, kubectl." >&2
+  exit 3
+fi
+
+if $build_etcd; then
   echo "building etcd $ETCD_VERSION ..." >&2
   start=$SECONDS
-  tmp=$(mktemp -d "$out/.build.XXXXXX")
+  tmp=$(mktemp -d "$out/.build.XXXXXX"); tmp_dirs+=("$tmp")
   (cd "$here/etcd" && go build "${build_flags[@]}" \
      -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" \
      -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
-  mv "$tmp/etcd" "$out/etcd" && rmdir "$tmp"
+  mv "$tmp/etcd" "$out/etcd"
   echo "$ETCD_VERSION" > "$out/.etcd.version"
   echo "✓ etcd $ETCD_VERSION ($((SECONDS - start))s)" >&2
 fi
@@ -79,14 +90,13 @@ if [ ${#kube_pkgs[@]} -gt 0 ]; then
   done
   echo "building ${kube_pkgs[*]##*/} $KUBERNETES_VERSION (cold: 10-30 min on 2 cores) ..." >&2
   start=$SECONDS
-  tmp=$(mktemp -d "$out/.build.XXXXXX")
+  tmp=$(mktemp -d "$out/.build.XXXXXX"); tmp_dirs+=("$tmp")
   (cd "$here/kubernetes" && go build "${build_flags[@]}" -ldflags "$ld" -o "$tmp/" "${kube_pkgs[@]}")
   for pkg in "${kube_pkgs[@]}"; do
     name=${pkg##*/}
     mv "$tmp/$name" "$out/$name"
     echo "$KUBERNETES_VERSION" > "$out/.$name.version"
   done
-  rmdir "$tmp"
   echo "✓ ${kube_pkgs[*]##*/} $KUBERNETES_VERSION ($((SECONDS - start))s)" >&2
 fi
 

@@ -71,11 +71,19 @@ pub struct UpArgs {
     pub wait_timeout: Duration,
 
     /// An extra kube-apiserver flag (repeatable), e.g. --apiserver-arg=--v=4.
-    #[arg(long = "apiserver-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    #[arg(
+        long = "apiserver-arg",
+        value_name = "FLAG",
+        allow_hyphen_values = true
+    )]
     pub apiserver_args: Vec<String>,
 
     /// An extra kube-controller-manager flag (repeatable).
-    #[arg(long = "controller-manager-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    #[arg(
+        long = "controller-manager-arg",
+        value_name = "FLAG",
+        allow_hyphen_values = true
+    )]
     pub controller_manager_args: Vec<String>,
 }
 
@@ -98,7 +106,9 @@ pub enum Format {
 fn parse_name(name: &str) -> Result<String, String> {
     let valid = !name.is_empty()
         && name.len() <= 40
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if valid {
@@ -111,7 +121,9 @@ fn parse_name(name: &str) -> Result<String, String> {
 /// "90s", "2m", "500ms" or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let value: f64 = number
         .parse()
@@ -121,7 +133,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("unknown unit '{unit}' in '{text}': use ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "unknown unit '{unit}' in '{text}': use ms, s, m or h"
+            ));
+        }
     };
     if seconds <= 0.0 {
         return Err(format!("'{text}' must be longer than zero"));

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use crate::AppError;
 use crate::cli::{Cli, ClusterCommand, Command, Format, Provider, UpArgs};
-use crate::cluster::local::{self, DownOutcome, UpOutcome, UpOptions};
+use crate::cluster::local::{self, DownOutcome, UpOptions, UpOutcome};
 use crate::ui::Ui;
 
 pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
@@ -92,10 +92,17 @@ fn print_status(status: &local::Status) {
         status.name,
         status.kubernetes_version,
         status.etcd_version,
-        if status.apiserver_ready { "ready" } else { "NOT ready" },
+        if status.apiserver_ready {
+            "ready"
+        } else {
+            "NOT ready"
+        },
         status.server
     );
-    println!("{:<24} {:<8} {:>8} {:>6}  LOG", "COMPONENT", "STATE", "PID", "PORT");
+    println!(
+        "{:<24} {:<8} {:>8} {:>6}  LOG",
+        "COMPONENT", "STATE", "PID", "PORT"
+    );
     for c in &status.components {
         println!(
             "{:<24} {:<8} {:>8} {:>6}  {}",

@@ -62,9 +62,10 @@ pub async fn client(path: &Path) -> Result<kube::Client, Error> {
         source,
     };
     let kubeconfig = Kubeconfig::read_from(path).map_err(|e| kube_err(e.into()))?;
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| kube_err(e.into()))?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| kube_err(e.into()))?;
     config.connect_timeout = Some(Duration::from_secs(2));
     config.read_timeout = Some(Duration::from_secs(30));
     kube::Client::try_from(config).map_err(kube_err)

@@ -8,7 +8,12 @@ use super::super::Error;
 use crate::versions;
 
 /// The binaries a local control plane needs.
-pub const CONTROL_PLANE: &[&str] = &["etcd", "kube-apiserver", "kube-controller-manager", "kubectl"];
+pub const CONTROL_PLANE: &[&str] = &[
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kubectl",
+];
 
 #[derive(Clone, Debug)]
 pub struct Assets {
@@ -95,7 +100,9 @@ fn build_hint(explicit: bool, have_go: bool) -> String {
         versions::KUBERNETES
     );
     match (explicit, have_go) {
-        (true, _) => format!("KUBELAB_ASSETS names the only directory searched: {set}, or unset it"),
+        (true, _) => {
+            format!("KUBELAB_ASSETS names the only directory searched: {set}, or unset it")
+        }
         (false, true) => format!(
             "build them once (10-30 min, cached afterwards): run `controlplane/build.sh` in a kubelab checkout; or {set}"
         ),
@@ -157,8 +164,10 @@ mod tests {
         for name in CONTROL_PLANE {
             std::fs::write(dir.path().join(name), "").unwrap();
         }
-        assert!(SearchPath::from_vars(Some(dir.path().into()), None, "/c".into())
-            .resolve()
-            .is_err());
+        assert!(
+            SearchPath::from_vars(Some(dir.path().into()), None, "/c".into())
+                .resolve()
+                .is_err()
+        );
     }
 }

@@ -52,7 +52,10 @@ pub fn etcd_args(state: &StateDir, ports: &Ports) -> Vec<String> {
 
 pub fn apiserver_args(state: &StateDir, pki: &PkiFiles, ports: &Ports) -> Vec<String> {
     vec![
-        flag("etcd-servers", format!("http://127.0.0.1:{}", ports.etcd_client)),
+        flag(
+            "etcd-servers",
+            format!("http://127.0.0.1:{}", ports.etcd_client),
+        ),
         flag("bind-address", "127.0.0.1"),
         // No default route may exist on this machine; the address must be given.
         flag("advertise-address", "127.0.0.1"),
@@ -67,8 +70,14 @@ pub fn apiserver_args(state: &StateDir, pki: &PkiFiles, ports: &Ports) -> Vec<St
         // admission plugin stays on (it is in the default set): the labs are about what
         // it injects into pods.
         flag("service-account-issuer", SERVICE_ACCOUNT_ISSUER),
-        flag("service-account-key-file", path(&pki.service_account_public)),
-        flag("service-account-signing-key-file", path(&pki.service_account_key)),
+        flag(
+            "service-account-key-file",
+            path(&pki.service_account_public),
+        ),
+        flag(
+            "service-account-signing-key-file",
+            path(&pki.service_account_key),
+        ),
         // Nothing behind 127.0.0.1 can be a Service endpoint; the labs do not need one.
         flag("endpoint-reconciler-type", "none"),
         flag("allow-privileged", "true"),
@@ -122,17 +131,24 @@ mod tests {
         let args = apiserver_args(&state, &pki, &ports);
         assert_eq!(value(&args, "authorization-mode"), "RBAC");
         assert!(
-            !args.iter().any(|a| a.starts_with("--disable-admission-plugins")),
+            !args
+                .iter()
+                .any(|a| a.starts_with("--disable-admission-plugins")),
             "ServiceAccount admission must stay on: {args:?}"
         );
         assert_eq!(value(&args, "etcd-servers"), "http://127.0.0.1:1001");
         assert_eq!(value(&args, "secure-port"), "1003");
-        assert_eq!(value(&args, "service-account-signing-key-file"), "/state/c1/pki/sa.key");
+        assert_eq!(
+            value(&args, "service-account-signing-key-file"),
+            "/state/c1/pki/sa.key"
+        );
     }
 
     #[test]
     fn the_service_ip_is_inside_the_service_range() {
-        let IpAddr::V4(ip) = SERVICE_IP else { unreachable!() };
+        let IpAddr::V4(ip) = SERVICE_IP else {
+            unreachable!()
+        };
         let (net, bits) = SERVICE_CIDR.split_once('/').unwrap();
         let net: Ipv4Addr = net.parse().unwrap();
         let mask = u32::MAX << (32 - bits.parse::<u32>().unwrap());
@@ -154,7 +170,10 @@ mod tests {
         let (state, pki, ports) = fixture();
         let args = controller_manager_args(&state, &pki, &ports);
         let controllers: Vec<&str> = value(&args, "controllers").split(',').collect();
-        for needed in ["serviceaccount-controller", "root-ca-certificate-publisher-controller"] {
+        for needed in [
+            "serviceaccount-controller",
+            "root-ca-certificate-publisher-controller",
+        ] {
             assert!(controllers.contains(&needed), "{needed} missing");
         }
         assert_eq!(value(&args, "leader-elect"), "false");

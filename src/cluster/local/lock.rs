@@ -26,7 +26,8 @@ pub async fn exclusive(root: &Path, ui: &Ui) -> Result<StateLock, Error> {
         Ok(flock) => return Ok(StateLock { _flock: flock }),
         Err((_, Errno::EWOULDBLOCK)) => {}
         Err((_, errno)) => {
-            return Err(std::io::Error::from(errno)).context(|| format!("locking {}", root.display()));
+            return Err(std::io::Error::from(errno))
+                .context(|| format!("locking {}", root.display()));
         }
     }
     let step = ui.step(format!(
@@ -54,7 +55,8 @@ mod tests {
         let ui = Ui::new(true);
         let first = exclusive(root.path(), &ui).await.unwrap();
         let path = root.path().to_path_buf();
-        let second = tokio::spawn(async move { exclusive(&path, &Ui::new(true)).await.map(|_| ()) });
+        let second =
+            tokio::spawn(async move { exclusive(&path, &Ui::new(true)).await.map(|_| ()) });
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!second.is_finished(), "the second lock must wait");
         drop(first);

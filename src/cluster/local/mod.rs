@@ -21,8 +21,8 @@ use self::assets::{Assets, SearchPath};
 use self::pki::Pki;
 use self::process::{ProcessRecord, Started};
 use self::state::{ClusterRecord, Phase, Ports, StateDir};
-use crate::cluster::kubeconfig::{self, ClientCertConfig};
 use crate::cluster::Error;
+use crate::cluster::kubeconfig::{self, ClientCertConfig};
 use crate::ui::Ui;
 
 pub use self::state::state_root;
@@ -130,7 +130,12 @@ struct Startup {
 }
 
 impl Startup {
-    async fn run(&mut self, options: &UpOptions, assets: &Assets, ui: &Ui) -> Result<ClusterRecord, Error> {
+    async fn run(
+        &mut self,
+        options: &UpOptions,
+        assets: &Assets,
+        ui: &Ui,
+    ) -> Result<ClusterRecord, Error> {
         let began = Instant::now();
         let state = self.state.clone();
         let timeout = options.wait_timeout;
@@ -159,7 +164,10 @@ impl Startup {
             kubectl: assets.kubectl.clone(),
         };
         state.write_record(&record)?;
-        step.done(format!("certificates and kubeconfigs written to {}", state.dir.display()));
+        step.done(format!(
+            "certificates and kubeconfigs written to {}",
+            state.dir.display()
+        ));
 
         let step = ui.step("starting etcd");
         let etcd_args = components::etcd_args(&state, &ports);
@@ -171,7 +179,10 @@ impl Startup {
         })
         .await?;
         record.etcd_version = etcd_version(port).await;
-        step.done(format!("etcd {} ready on 127.0.0.1:{port}", record.etcd_version));
+        step.done(format!(
+            "etcd {} ready on 127.0.0.1:{port}",
+            record.etcd_version
+        ));
 
         let step = ui.step("starting kube-apiserver");
         let mut args = components::apiserver_args(&state, &files, &ports);
@@ -191,12 +202,20 @@ impl Startup {
                 context: "reading the apiserver's /version".into(),
                 source,
             })?;
-        step.done(format!("kube-apiserver {} ready on {server}", record.kubernetes_version));
+        step.done(format!(
+            "kube-apiserver {} ready on {server}",
+            record.kubernetes_version
+        ));
 
         let step = ui.step("starting kube-controller-manager");
         let mut args = components::controller_manager_args(&state, &files, &ports);
         args.extend(options.extra_controller_manager_args.iter().cloned());
-        self.start(&mut record, "kube-controller-manager", &assets.kube_controller_manager, args)?;
+        self.start(
+            &mut record,
+            "kube-controller-manager",
+            &assets.kube_controller_manager,
+            args,
+        )?;
         let log = state.log("kube-controller-manager");
         readiness::wait_until(
             "default ServiceAccount and kube-root-ca.crt",
@@ -268,7 +287,9 @@ fn write_kubeconfigs(state: &StateDir, pki: &Pki, server: &str, name: &str) -> R
 
 /// etcd's /version: {"etcdserver":"3.6.16","etcdcluster":"3.6.0"}.
 async fn etcd_version(port: u16) -> String {
-    let body = readiness::http_get(port, "/version").await.unwrap_or_default();
+    let body = readiness::http_get(port, "/version")
+        .await
+        .unwrap_or_default();
     serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["etcdserver"].as_str().map(|s| format!("v{s}")))
@@ -336,7 +357,9 @@ pub async fn status(name: &str) -> Result<Status, Error> {
 pub enum DownOutcome {
     NothingToDo(PathBuf),
     /// Removed, naming the components that needed SIGKILL.
-    Removed { killed: Vec<String> },
+    Removed {
+        killed: Vec<String>,
+    },
 }
 
 pub async fn down(name: &str, ui: &Ui) -> Result<DownOutcome, Error> {
@@ -347,7 +370,10 @@ pub async fn down(name: &str, ui: &Ui) -> Result<DownOutcome, Error> {
         return Ok(DownOutcome::NothingToDo(state.dir));
     }
     let step = ui.step(format!("stopping cluster '{name}'"));
-    let processes = state.read_record()?.map(|r| r.processes).unwrap_or_default();
+    let processes = state
+        .read_record()?
+        .map(|r| r.processes)
+        .unwrap_or_default();
     let stopped: Vec<String> = processes
         .iter()
         .filter(|p| p.is_running())
@@ -355,7 +381,14 @@ pub async fn down(name: &str, ui: &Ui) -> Result<DownOutcome, Error> {
         .collect();
     let killed = process::stop_all(&processes, STOP_GRACE).await;
     state.remove()?;
-    let what = if stopped.is_empty() { "nothing was running".to_string() } else { format!("stopped {}", stopped.join(", ")) };
-    step.done(format!("cluster '{name}': {what}; removed {}", state.dir.display()));
+    let what = if stopped.is_empty() {
+        "nothing was running".to_string()
+    } else {
+        format!("stopped {}", stopped.join(", "))
+    };
+    step.done(format!(
+        "cluster '{name}': {what}; removed {}",
+        state.dir.display()
+    ));
     Ok(DownOutcome::Removed { killed })
 }

@@ -83,7 +83,10 @@ fn leaf(
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(sans)?;
     params.distinguished_name = subject;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![usage];
     params.use_authority_key_identifier_extension = true;
     let cert = params.signed_by(&key, issuer)?;
@@ -149,7 +152,10 @@ impl Pki {
             (&files.apiserver_cert, &self.apiserver.cert_pem),
             (&files.apiserver_key, &self.apiserver.key_pem),
             (&files.service_account_key, &self.service_account_key_pem),
-            (&files.service_account_public, &self.service_account_public_pem),
+            (
+                &files.service_account_public,
+                &self.service_account_public_pem,
+            ),
         ] {
             write_private(path, contents.as_bytes())?;
         }
@@ -184,7 +190,10 @@ mod tests {
             assert!(cert.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
             assert!(cert.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
         }
-        assert!(pki.service_account_public_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+        assert!(
+            pki.service_account_public_pem
+                .starts_with("-----BEGIN PUBLIC KEY-----")
+        );
         // Every key is fresh.
         assert_ne!(pki.admin.key_pem, pki.controller_manager.key_pem);
     }
@@ -195,7 +204,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pki = Pki::generate("10.96.0.1".parse().unwrap()).unwrap();
         let files = pki.write(dir.path()).unwrap();
-        for key in [&files.ca_key, &files.apiserver_key, &files.service_account_key] {
+        for key in [
+            &files.ca_key,
+            &files.apiserver_key,
+            &files.service_account_key,
+        ] {
             let mode = std::fs::metadata(key).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{}", key.display());
         }

@@ -49,7 +49,12 @@ impl Started {
     }
 }
 
-pub fn start(component: &str, binary: &Path, args: &[String], log: &Path) -> Result<Started, Error> {
+pub fn start(
+    component: &str,
+    binary: &Path,
+    args: &[String],
+    log: &Path,
+) -> Result<Started, Error> {
     let log_file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -140,7 +145,11 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     let text = String::from_utf8_lossy(&buf);
     let all: Vec<&str> = text.lines().collect();
     let tail = &all[all.len().saturating_sub(lines)..];
-    tail.iter().map(|l| format!("    {l}\n")).collect::<String>().trim_end().to_string()
+    tail.iter()
+        .map(|l| format!("    {l}\n"))
+        .collect::<String>()
+        .trim_end()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -149,11 +158,21 @@ mod tests {
 
     #[test]
     fn stat_parsing_survives_odd_command_names() {
-        // Our own process: its state is R (running) and its start time is stable.
-        let me = std::process::id();
-        let (state, ticks) = proc_stat(me).expect("own stat");
-        assert_eq!(state, 'R');
-        assert_eq!(proc_stat(me).unwrap().1, ticks);
+        // A command name with ") " in it must not shift the fields.
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a) b (c");
+        std::fs::copy("/bin/sleep", &odd).unwrap();
+        let mut child = Command::new(&odd).arg("5").spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let (state, ticks) = proc_stat(child.id()).expect("stat of the child");
+        assert_eq!(state, 'S', "sleep is sleeping");
+        let (_, own_ticks) = proc_stat(std::process::id()).unwrap();
+        assert!(
+            ticks >= own_ticks,
+            "the child started after this test process"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]
@@ -178,7 +197,11 @@ mod tests {
         let log = dir.path().join("sleep.log");
         let mut started = start("sleeper", Path::new("/bin/sleep"), &["30".into()], &log).unwrap();
         assert!(started.record.is_running());
-        let killed = stop_all(std::slice::from_ref(&started.record), Duration::from_secs(2)).await;
+        let killed = stop_all(
+            std::slice::from_ref(&started.record),
+            Duration::from_secs(2),
+        )
+        .await;
         assert!(killed.is_empty(), "SIGTERM should have been enough");
         assert!(started.exit_status().is_some());
     }
@@ -187,13 +210,20 @@ mod tests {
     async fn stop_all_kills_a_process_that_ignores_sigterm() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("stubborn.log");
-        let args = ["-c".to_string(), "trap '' TERM; echo ready; sleep 30 & wait".to_string()];
+        let args = [
+            "-c".to_string(),
+            "trap '' TERM; echo ready; sleep 30 & wait".to_string(),
+        ];
         let mut started = start("stubborn", Path::new("/bin/sh"), &args, &log).unwrap();
         // Wait until the trap is set before signalling.
         while !std::fs::read_to_string(&log).unwrap().contains("ready") {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let killed = stop_all(std::slice::from_ref(&started.record), Duration::from_millis(300)).await;
+        let killed = stop_all(
+            std::slice::from_ref(&started.record),
+            Duration::from_millis(300),
+        )
+        .await;
         assert_eq!(killed, vec!["stubborn".to_string()]);
         assert!(started.exit_status().is_some());
     }

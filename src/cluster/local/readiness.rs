@@ -97,7 +97,9 @@ pub async fn etcd_healthy(port: u16) -> Result<(), String> {
 /// The apiserver's /readyz: "ok" once every post-start hook (RBAC bootstrap among
 /// them) has finished.
 pub async fn apiserver_ready(client: &kube::Client) -> Result<(), String> {
-    let request = http::Request::get("/readyz").body(Vec::new()).expect("static request");
+    let request = http::Request::get("/readyz")
+        .body(Vec::new())
+        .expect("static request");
     match client.request_text(request).await {
         Ok(body) if body.trim() == "ok" => Ok(()),
         Ok(body) => Err(format!("GET /readyz: {}", body.trim())),
@@ -130,16 +132,27 @@ mod tests {
     async fn a_process_that_dies_is_reported_with_its_log_not_as_a_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("dies.log");
-        let args = ["-c".to_string(), "echo 'bad flag --x' >&2; exit 7".to_string()];
+        let args = [
+            "-c".to_string(),
+            "echo 'bad flag --x' >&2; exit 7".to_string(),
+        ];
         let started = start("dies", Path::new("/bin/sh"), &args, &log).unwrap();
         let mut processes = vec![started];
-        let result: Result<(), _> =
-            wait_until("dies", Duration::from_secs(10), &mut processes, &log, || async {
-                Err("never ready".to_string())
-            })
-            .await;
+        let result: Result<(), _> = wait_until(
+            "dies",
+            Duration::from_secs(10),
+            &mut processes,
+            &log,
+            || async { Err("never ready".to_string()) },
+        )
+        .await;
         match result {
-            Err(Error::ExitedDuringStart { component, status, tail, .. }) => {
+            Err(Error::ExitedDuringStart {
+                component,
+                status,
+                tail,
+                ..
+            }) => {
                 assert_eq!(component, "dies");
                 assert!(status.contains('7'), "{status}");
                 assert!(tail.contains("bad flag --x"), "{tail}");
@@ -152,13 +165,18 @@ mod tests {
     async fn a_check_that_never_passes_times_out_with_its_last_error() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("none.log");
-        let result: Result<(), _> =
-            wait_until("thing", Duration::from_millis(250), &mut [], &log, || async {
-                Err("still starting".to_string())
-            })
-            .await;
+        let result: Result<(), _> = wait_until(
+            "thing",
+            Duration::from_millis(250),
+            &mut [],
+            &log,
+            || async { Err("still starting".to_string()) },
+        )
+        .await;
         match result {
-            Err(Error::NotReady { what, last_error, .. }) => {
+            Err(Error::NotReady {
+                what, last_error, ..
+            }) => {
                 assert_eq!(what, "thing");
                 assert_eq!(last_error, "still starting");
             }

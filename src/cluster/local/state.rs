@@ -88,10 +88,12 @@ impl StateDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).context(|| format!("reading {}", path.display())),
         };
-        serde_json::from_str(&text).map(Some).map_err(|e| Error::BadState {
-            path,
-            message: e.to_string(),
-        })
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::BadState {
+                path,
+                message: e.to_string(),
+            })
     }
 
     /// Replaces cluster.json atomically, so a reader never sees half a record.

@@ -1,0 +1,175 @@
+//! A small builder over the real kubelab binary for integration tests: every test gets
+//! its own state directory, and a cluster it starts is taken down when the test ends,
+//! pass or fail.
+#![allow(dead_code)] // each test crate uses a different part of this module
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use assert_cmd::cargo::cargo_bin;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The directory holding the upstream binaries the tests use (kubectl among them).
+pub fn assets_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KUBELAB_ASSETS").filter(|d| !d.is_empty()) {
+        return dir.into();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("controlplane/build.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg("--print-dir")
+        .output()
+        .unwrap();
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// An isolated kubelab environment: its own state root.
+pub struct Lab {
+    pub state_root: TempDir,
+}
+
+impl Lab {
+    pub fn new() -> Self {
+        Lab {
+            state_root: tempfile::Builder::new()
+                .prefix("kubelab-test-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    /// `kubelab` with this environment's state root.
+    pub fn kubelab(&self) -> Command {
+        let mut cmd = Command::new(cargo_bin("kubelab"));
+        cmd.env("KUBELAB_STATE_DIR", self.state_root.path())
+            .env_remove("KUBELAB_CLUSTER")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.kubelab().args(args).output().unwrap()
+    }
+
+    /// Starts the cluster `kubelab` (generous timeout: tests run side by side).
+    pub fn up(&self, extra: &[&str]) -> Cluster<'_> {
+        let mut args = vec!["cluster", "up", "--wait-timeout", "180s"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        assert!(out.status.success(), "cluster up failed:\n{}", text(&out));
+        let kubeconfig = stdout(&self.run(&["cluster", "kubeconfig"]))
+            .trim()
+            .to_string();
+        Cluster {
+            lab: self,
+            kubeconfig: kubeconfig.into(),
+        }
+    }
+
+    /// Processes whose command line mentions this environment's state root: what a
+    /// cluster of this test started and what must be gone after `down` or a failure.
+    pub fn processes(&self) -> Vec<(u32, String)> {
+        let needle = self.state_root.path().to_string_lossy().to_string();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let zombie = std::fs::read_to_string(entry.path().join("stat"))
+                .map(|s| {
+                    s.rsplit_once(") ")
+                        .map(|(_, r)| r.starts_with('Z'))
+                        .unwrap_or(false)
+                })
+                .unwrap_or(true);
+            if cmdline.contains(&needle) && !zombie {
+                found.push((pid, cmdline));
+            }
+        }
+        found
+    }
+}
+
+pub struct Cluster<'a> {
+    pub lab: &'a Lab,
+    pub kubeconfig: PathBuf,
+}
+
+impl Cluster<'_> {
+    /// The real kubectl of the pinned version, with this cluster's admin kubeconfig.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new(assets_dir().join("kubectl"))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\n{}",
+            text(&out)
+        );
+        stdout(&out)
+    }
+
+    pub fn kubectl_json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.kubectl_ok(&all)).unwrap()
+    }
+
+    pub fn status(&self) -> Value {
+        let out = self.lab.run(&["cluster", "status", "--output", "json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+    }
+}
+
+impl Drop for Cluster<'_> {
+    fn drop(&mut self) {
+        let _ = self.lab.run(&["cluster", "down"]);
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    )
+}
+
+pub fn port_is_free(port: u16) -> bool {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+/// Decodes the claims of a JWT (no signature check: the apiserver already made it).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token
+        .trim()
+        .split('.')
+        .nth(1)
+        .expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).unwrap()
+}
