@@ -1,5 +1,6 @@
 //! Command-line definitions (clap). No behaviour lives here.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -10,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     long_version = crate::versions::LONG_VERSION,
     about = "Hands-on Kubernetes labs: how a Pod talks to the API server, run against a real cluster",
-    after_help = "Start here:\n  kubelab cluster up          start a local control plane\n  kubelab cluster status      what runs, where\n  kubelab cluster down        stop it and remove its state\n\nExit codes: 0 ok, 1 a probe failed, 2 usage or lab file error, 3 cluster or environment error."
+    after_help = "Start here:\n  kubelab run                 run every lab (starts a local cluster if none runs)\n  kubelab list                the labs\n  kubelab show 02             a lab's steps and the exact in-pod commands\n  kubelab cluster up          start a local control plane and keep it running\n\nExit codes: 0 ok, 1 a probe failed, 2 usage or lab file error, 3 cluster or environment error, 130 interrupted."
 )]
 pub struct Cli {
     /// Print only results and errors: no progress lines.
@@ -23,6 +24,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run labs (all by default) and check every probe against the real API server.
+    Run(RunArgs),
+    /// List the labs.
+    List(DirArgs),
+    /// Show a lab's steps, manifests and the exact in-pod commands, without running.
+    Show(ShowArgs),
+    /// Check lab files; every problem is reported as file:line:col and field.
+    Lint(DirArgs),
+    /// Print the JSON Schema of lab.yaml (for editors: yaml-language-server).
+    Schema,
     /// Start, inspect and stop the cluster the labs run on.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -38,6 +49,59 @@ pub enum ClusterCommand {
     Status(StatusArgs),
     /// Print the path of the cluster's admin kubeconfig.
     Kubeconfig(NameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DirArgs {
+    /// A folder of labs (each a sub-folder with a lab.yaml), or one lab's folder.
+    /// Default: the built-in labs.
+    #[arg(long, env = "KUBELAB_SCENARIOS")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The lab: its id ("02") or folder name.
+    pub lab: String,
+    #[command(flatten)]
+    pub dir: DirArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Labs to run, by id ("02") or folder name; all when none are given.
+    pub labs: Vec<String>,
+
+    #[command(flatten)]
+    pub dir: DirArgs,
+
+    /// Where the labs run.
+    #[arg(long, value_enum, default_value_t = Provider::Local)]
+    pub provider: Provider,
+
+    /// The local cluster to use (started for this run when it is not running).
+    #[arg(long, env = "KUBELAB_CLUSTER", default_value = "kubelab", value_parser = parse_name)]
+    pub name: String,
+
+    /// Leave the labs' objects (and a cluster this run started) for exploring.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Labs to run at the same time (labs sharing a namespace never overlap).
+    #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
+    /// Print each lab's explanation, rendered from what was observed.
+    #[arg(long)]
+    pub explain: bool,
+
+    /// Report format on stdout.
+    #[arg(long, short, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+
+    /// Also write a JUnit XML report (one testsuite per lab, one testcase per probe).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -23,6 +23,11 @@ impl Ui {
     /// Starts a step; call [`Step::done`] when it succeeds. A step dropped without
     /// `done` (an error was returned through it) prints as failed.
     pub fn step(&self, label: impl Into<String>) -> Step {
+        self.step_with_prefix("", label)
+    }
+
+    /// A step whose line starts with `prefix` (a lab's "[02]"), before the mark.
+    pub fn step_with_prefix(&self, prefix: &str, label: impl Into<String>) -> Step {
         let label = label.into();
         let spinner = if self.interactive && !self.quiet {
             let bar = ProgressBar::new_spinner();
@@ -30,7 +35,7 @@ impl Ui {
                 ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
                     .expect("static template"),
             );
-            bar.set_message(label.clone());
+            bar.set_message(format!("{prefix} {label}").trim_start().to_string());
             bar.enable_steady_tick(Duration::from_millis(100));
             Some(bar)
         } else {
@@ -38,6 +43,7 @@ impl Ui {
         };
         Step {
             ui: self.clone(),
+            prefix: prefix.to_string(),
             label,
             started: Instant::now(),
             spinner,
@@ -52,7 +58,7 @@ impl Ui {
         }
     }
 
-    fn finish_line(&self, ok: bool, text: &str, elapsed: Duration) {
+    fn finish_line(&self, prefix: &str, ok: bool, text: &str, elapsed: Duration) {
         if self.quiet {
             return;
         }
@@ -61,12 +67,18 @@ impl Ui {
         } else {
             style("✗").red().for_stderr()
         };
-        eprintln!("{mark} {text} ({})", format_duration(elapsed));
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix} ")
+        };
+        eprintln!("{prefix}{mark} {text} ({})", format_duration(elapsed));
     }
 }
 
 pub struct Step {
     ui: Ui,
+    prefix: String,
     label: String,
     started: Instant,
     spinner: Option<ProgressBar>,
@@ -81,7 +93,8 @@ impl Step {
         if let Some(bar) = self.spinner.take() {
             bar.finish_and_clear();
         }
-        self.ui.finish_line(true, text.as_ref(), elapsed);
+        self.ui
+            .finish_line(&self.prefix, true, text.as_ref(), elapsed);
         elapsed
     }
 }
@@ -93,15 +106,17 @@ impl Drop for Step {
         }
         if !self.finished {
             self.ui
-                .finish_line(false, &self.label, self.started.elapsed());
+                .finish_line(&self.prefix, false, &self.label, self.started.elapsed());
         }
     }
 }
 
-/// "0.8s", "12.3s", "2m05s": short enough for a step line.
+/// "45ms", "0.8s", "12.3s", "2m05s": short enough for a step line.
 pub fn format_duration(elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64();
-    if secs < 60.0 {
+    if secs < 0.1 {
+        format!("{}ms", elapsed.as_millis())
+    } else if secs < 60.0 {
         format!("{secs:.1}s")
     } else {
         let whole = elapsed.as_secs();
@@ -115,6 +130,7 @@ mod tests {
 
     #[test]
     fn durations_read_like_a_person_would_write_them() {
+        assert_eq!(format_duration(Duration::from_millis(45)), "45ms");
         assert_eq!(format_duration(Duration::from_millis(840)), "0.8s");
         assert_eq!(format_duration(Duration::from_millis(12_345)), "12.3s");
         assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");

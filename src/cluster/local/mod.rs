@@ -58,6 +58,19 @@ pub fn kubeconfig_path(name: &str) -> Result<PathBuf, Error> {
     }
 }
 
+impl UpOptions {
+    /// What `kubelab run` uses when it has to start a cluster itself.
+    pub fn defaults(name: &str) -> Self {
+        UpOptions {
+            name: name.to_string(),
+            wait_timeout: Duration::from_secs(60),
+            apiserver_port: None,
+            extra_apiserver_args: Vec::new(),
+            extra_controller_manager_args: Vec::new(),
+        }
+    }
+}
+
 pub async fn up(options: &UpOptions, ui: &Ui) -> Result<UpOutcome, Error> {
     let root = state_root();
     let _lock = lock::exclusive(&root, ui).await?;
@@ -391,4 +404,39 @@ pub async fn down(name: &str, ui: &Ui) -> Result<DownOutcome, Error> {
         state.dir.display()
     ));
     Ok(DownOutcome::Removed { killed })
+}
+
+/// A running local cluster as a run needs it.
+pub struct Running {
+    pub record: ClusterRecord,
+    pub kubeconfig: PathBuf,
+    /// This run started it (and stops it again unless told to keep it).
+    pub started_here: bool,
+}
+
+/// The healthy cluster `name`, started now when it is not running.
+pub async fn ensure_running(name: &str, ui: &Ui) -> Result<Running, Error> {
+    let state = state_for(name);
+    if let Some(record) = state.read_record()?
+        && record.phase == Phase::Ready
+        && is_healthy(&state, &record).await
+    {
+        return Ok(Running {
+            record,
+            kubeconfig: state.kubeconfig(),
+            started_here: false,
+        });
+    }
+    ui.info(format!(
+        "no local cluster '{name}' is running: starting one for this run"
+    ));
+    let (record, started_here) = match up(&UpOptions::defaults(name), ui).await? {
+        UpOutcome::Started(record) => (record, true),
+        UpOutcome::Reused(record) => (record, false),
+    };
+    Ok(Running {
+        record,
+        kubeconfig: state.kubeconfig(),
+        started_here,
+    })
 }

@@ -1,0 +1,67 @@
+//! A lab's explanation: its tera template rendered with what the run observed.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{LabReport, ProbeReport};
+use crate::runner::Target;
+
+#[derive(Serialize)]
+struct StepView<'a> {
+    name: &'a str,
+    actions: &'a [String],
+    probes: BTreeMap<&'a str, &'a ProbeReport>,
+}
+
+#[derive(Serialize)]
+struct View<'a> {
+    lab: &'a LabReport,
+    provider: &'a str,
+    server: &'a str,
+    kubernetes_version: &'a str,
+    /// "in pod" where a node runs pods, "on host for pod" where kubelab stands in.
+    ran: &'a str,
+    steps: BTreeMap<&'a str, StepView<'a>>,
+}
+
+/// Renders `template`; a template error becomes the explanation's text, so the run
+/// still reports what it observed.
+pub fn render_explanation(template: &str, lab: &LabReport, target: &Target) -> String {
+    let steps = lab
+        .steps
+        .iter()
+        .map(|s| {
+            let probes = s.probes.iter().map(|p| (p.id.as_str(), p)).collect();
+            (
+                s.id.as_str(),
+                StepView {
+                    name: &s.name,
+                    actions: &s.actions,
+                    probes,
+                },
+            )
+        })
+        .collect();
+    let ran = match target.execution {
+        crate::probe::Execution::Host(_) => "on host for pod",
+    };
+    let view = View {
+        lab,
+        provider: &target.provider,
+        server: &target.server,
+        kubernetes_version: &target.kubernetes_version,
+        ran,
+        steps,
+    };
+    let rendered = tera::Context::from_serialize(&view)
+        .and_then(|context| tera::Tera::one_off(template, &context, false));
+    match rendered {
+        Ok(text) => text,
+        Err(e) => format!(
+            "(the explanation of lab {} could not be rendered: {})",
+            lab.id,
+            super::error_chain(&e)
+        ),
+    }
+}

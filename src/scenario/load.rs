@@ -1,0 +1,197 @@
+//! Reading labs from disk: lab.yaml into the model (a syntax or type error becomes a
+//! [`Problem`] at its line and column), then the checks of [`super::lint`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::lint;
+use super::locate::{Locations, Position};
+use super::model::Lab;
+use super::problem::{Error, Problem};
+
+pub const LAB_FILE: &str = "lab.yaml";
+
+/// A manifest file a lab applies: its YAML documents as JSON values, with positions.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub documents: Vec<serde_json::Value>,
+    pub locations: Vec<Locations>,
+}
+
+/// A lab that passed every check, with what it refers to already read.
+#[derive(Clone, Debug)]
+pub struct LoadedLab {
+    /// The folder's name, e.g. 02-custom-serviceaccount.
+    pub folder: String,
+    pub dir: PathBuf,
+    pub lab: Lab,
+    /// By the name the lab's `apply` lists use.
+    pub manifests: BTreeMap<String, Manifest>,
+    pub template: String,
+}
+
+/// The built-in labs: KUBELAB_SCENARIOS, else ./scenarios, else the checkout this
+/// binary was built from.
+pub fn default_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KUBELAB_SCENARIOS").filter(|d| !d.is_empty()) {
+        return dir.into();
+    }
+    let here = PathBuf::from("scenarios");
+    if here
+        .join("01-default-serviceaccount")
+        .join(LAB_FILE)
+        .exists()
+    {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// Every lab in `dir` (its sub-folders with a lab.yaml, in name order), or `dir` itself
+/// when it holds a lab.yaml. All problems of all labs are reported together.
+pub fn load_dir(dir: &Path) -> Result<Vec<LoadedLab>, Error> {
+    let folders = if dir.join(LAB_FILE).is_file() {
+        vec![dir.to_path_buf()]
+    } else {
+        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut folders: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join(LAB_FILE).is_file())
+            .collect();
+        folders.sort();
+        folders
+    };
+    if folders.is_empty() {
+        return Err(Error::NoLabs(dir.to_path_buf()));
+    }
+    let mut labs = Vec::new();
+    let mut problems = Vec::new();
+    for folder in folders {
+        match load_lab(&folder) {
+            Ok(lab) => labs.push(lab),
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+    if let Some(duplicate) = first_duplicate_id(&labs) {
+        problems.push(duplicate);
+    }
+    if problems.is_empty() {
+        Ok(labs)
+    } else {
+        Err(Error::Invalid(problems))
+    }
+}
+
+fn first_duplicate_id(labs: &[LoadedLab]) -> Option<Problem> {
+    let mut seen: BTreeMap<&str, &LoadedLab> = BTreeMap::new();
+    for loaded in labs {
+        if let Some(first) = seen.insert(&loaded.lab.id, loaded) {
+            return Some(Problem {
+                file: loaded.dir.join(LAB_FILE),
+                at: Position { line: 1, column: 1 },
+                field: "id".into(),
+                message: format!("id '{}' is also the id of {}", loaded.lab.id, first.folder),
+            });
+        }
+    }
+    None
+}
+
+pub fn load_lab(dir: &Path) -> Result<LoadedLab, Vec<Problem>> {
+    let file = dir.join(LAB_FILE);
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        vec![Problem {
+            file: file.clone(),
+            at: Position { line: 1, column: 1 },
+            field: String::new(),
+            message: format!("cannot read: {e}"),
+        }]
+    })?;
+    let locations = Locations::of_documents(&text)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let lab: Lab = serde_saphyr::from_str(&text)
+        .map_err(|e| vec![deserialize_problem(&file, &locations, &e)])?;
+    let checked = lint::check(&lab, dir, &file, &locations);
+    if !checked.problems.is_empty() {
+        return Err(checked.problems);
+    }
+    Ok(LoadedLab {
+        folder: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        dir: dir.to_path_buf(),
+        lab,
+        manifests: checked.manifests,
+        template: checked.template,
+    })
+}
+
+/// A serde-saphyr error as a [`Problem`]: its position, the field there, its message.
+pub fn deserialize_problem(
+    file: &Path,
+    locations: &Locations,
+    error: &serde_saphyr::Error,
+) -> Problem {
+    let at = error
+        .location()
+        .map(|l| Position {
+            line: l.line() as usize,
+            column: l.column() as usize,
+        })
+        .unwrap_or(Position { line: 1, column: 1 });
+    let mut message = error.without_snippet().to_string();
+    if let Some(cut) = message.rfind(" at line ") {
+        message.truncate(cut);
+    }
+    let field = match message.strip_prefix("missing field `") {
+        // Reported at the mapping that lacks it: name the missing field in it.
+        Some(rest) => {
+            let missing = rest.split('`').next().unwrap_or_default();
+            let mapping = locations.value_path_at(at).unwrap_or_default();
+            super::locate::join(mapping, missing)
+        }
+        None => locations.path_at(at).unwrap_or_default().to_string(),
+    };
+    Problem {
+        file: file.to_path_buf(),
+        at,
+        field,
+        message,
+    }
+}
+
+/// The labs `wanted` names, by id ("02"), folder name, or folder prefix; all when none.
+pub fn select(
+    labs: Vec<LoadedLab>,
+    wanted: &[String],
+    dir: &Path,
+) -> Result<Vec<LoadedLab>, Error> {
+    if wanted.is_empty() {
+        return Ok(labs);
+    }
+    let mut chosen = Vec::new();
+    for want in wanted {
+        let found = labs
+            .iter()
+            .find(|l| {
+                l.lab.id == *want || l.folder == *want || l.folder.starts_with(&format!("{want}-"))
+            })
+            .ok_or_else(|| Error::NoSuchLab {
+                wanted: want.clone(),
+                dir: dir.to_path_buf(),
+                available: labs.iter().map(|l| l.folder.clone()).collect(),
+            })?;
+        if !chosen.iter().any(|c: &LoadedLab| c.folder == found.folder) {
+            chosen.push(found.clone());
+        }
+    }
+    Ok(chosen)
+}
