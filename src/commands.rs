@@ -279,7 +279,7 @@ async fn run_labs(args: RunArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     let stop_cluster = running.started_here && !args.keep;
     let report = match finished {
         Finished::Completed(report) => report,
-        Finished::Interrupted(_) => {
+        Finished::Interrupted => {
             if running.started_here {
                 local::down(&args.name, ui).await?;
             }

@@ -90,8 +90,8 @@ pub fn new_run_id() -> String {
 
 pub enum Finished {
     Completed(RunReport),
-    /// Interrupted: what had been created was removed (the count).
-    Interrupted(usize),
+    /// Interrupted: what had been created was removed.
+    Interrupted,
 }
 
 pub async fn run_labs(
@@ -131,7 +131,7 @@ pub async fn run_labs(
             step.done(format!(
                 "interrupted: removed the {removed} objects this run created"
             ));
-            Finished::Interrupted(removed)
+            Finished::Interrupted
         }
     }
 }
@@ -144,6 +144,32 @@ async fn interrupted() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+}
+
+fn namespaces_of(lab: &LoadedLab) -> BTreeSet<String> {
+    lab.lab.namespaces.iter().cloned().collect()
+}
+
+/// Which waiting labs (positions, in order) may start now: first come first served,
+/// up to `free` of them, none sharing a namespace with a running lab or with another
+/// lab started now.
+pub fn startable(
+    waiting: &[BTreeSet<String>],
+    running: &[BTreeSet<String>],
+    free: usize,
+) -> Vec<usize> {
+    let mut taken: Vec<&BTreeSet<String>> = running.iter().collect();
+    let mut chosen = Vec::new();
+    for (position, namespaces) in waiting.iter().enumerate() {
+        if chosen.len() == free {
+            break;
+        }
+        if taken.iter().all(|used| used.is_disjoint(namespaces)) {
+            taken.push(namespaces);
+            chosen.push(position);
+        }
+    }
+    chosen
 }
 
 /// Starts labs as slots and namespaces allow; returns reports in the labs' order.
@@ -161,16 +187,20 @@ async fn schedule(
     let mut busy: Vec<(usize, BTreeSet<String>)> = Vec::new();
     let needed_later: NeededLater = Arc::new(Mutex::new(BTreeSet::new()));
     loop {
-        let mut i = 0;
-        while tasks.len() < settings.jobs.max(1) && i < pending.len() {
-            let namespaces: BTreeSet<String> =
-                pending[i].1.lab.namespaces.iter().cloned().collect();
-            if busy.iter().any(|(_, used)| !used.is_disjoint(&namespaces)) {
-                i += 1;
-                continue;
-            }
-            let (index, lab) = pending.remove(i).expect("index in range");
-            busy.push((index, namespaces));
+        let waiting: Vec<BTreeSet<String>> =
+            pending.iter().map(|(_, l)| namespaces_of(l)).collect();
+        let running: Vec<BTreeSet<String>> = busy.iter().map(|(_, used)| used.clone()).collect();
+        let free = settings.jobs.max(1).saturating_sub(tasks.len());
+        let positions = startable(&waiting, &running, free);
+        // Take them out from the back, so earlier positions stay valid; start in order.
+        let mut starting: Vec<(usize, LoadedLab)> = positions
+            .into_iter()
+            .rev()
+            .map(|position| pending.remove(position).expect("position in range"))
+            .collect();
+        starting.reverse();
+        for (index, lab) in starting {
+            busy.push((index, namespaces_of(&lab)));
             let created = Arc::new(Mutex::new(Vec::new()));
             registry.lock().await.push((index, created.clone()));
             let (target, settings, run_id, ui) = (
@@ -466,4 +496,43 @@ async fn run_step(
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn labs_sharing_a_namespace_never_start_together() {
+        // 01 and 02 share default; 03 and 04 share project-swan; 05 is alone.
+        let waiting = [
+            set(&["default"]),
+            set(&["default"]),
+            set(&["project-swan"]),
+            set(&["project-swan"]),
+            set(&["quiet"]),
+        ];
+        assert_eq!(startable(&waiting, &[], 4), vec![0, 2, 4]);
+        // 02 waits while 01 runs.
+        assert!(startable(&waiting[1..2], &[set(&["default"])], 4).is_empty());
+    }
+
+    #[test]
+    fn jobs_limit_how_many_start() {
+        let waiting = [set(&["a"]), set(&["b"]), set(&["c"])];
+        assert_eq!(startable(&waiting, &[], 1), vec![0]);
+        assert_eq!(startable(&waiting, &[set(&["z"])], 2), vec![0, 1]);
+    }
+
+    #[test]
+    fn run_ids_are_short_and_differ() {
+        let (a, b) = (new_run_id(), new_run_id());
+        assert_eq!(a.len(), 8);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
 }

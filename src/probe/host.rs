@@ -33,7 +33,6 @@ pub struct HostTools {
 pub struct PodFiles {
     dir: TempDir,
     pub pod_name: String,
-    pub namespace: String,
     /// The container's mount paths that were materialized.
     pub mounts: Vec<String>,
     /// The ServiceAccount token, when the pod has one mounted.
@@ -116,7 +115,6 @@ pub async fn materialize(
     let mut files = PodFiles {
         dir,
         pod_name: name.clone(),
-        namespace: namespace.clone(),
         mounts: Vec::new(),
         token: None,
     };

@@ -208,7 +208,8 @@ fn read_manifest(lint: &mut Linter, field: &str, dir: &Path, name: &str) -> Opti
         Ok(docs) => docs,
         Err(e) => {
             let first = locations.first().cloned().unwrap_or_default();
-            lint.problems.push(deserialize_problem(&path, &first, &e));
+            lint.problems
+                .push(deserialize_problem(&path, &text, &first, &e));
             return None;
         }
     };
@@ -219,7 +220,7 @@ fn read_manifest(lint: &mut Linter, field: &str, dir: &Path, name: &str) -> Opti
         let doc_locations = locations.get(d).cloned().unwrap_or_default();
         for required in ["apiVersion", "kind", "metadata.name"] {
             let value = required.split('.').try_fold(doc, |v, key| v.get(key));
-            if !value.is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+            if value.is_none_or(|v| v.as_str().is_none_or(str::is_empty)) {
                 ok = false;
                 lint.problems.push(Problem {
                     file: path.clone(),

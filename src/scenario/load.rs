@@ -117,7 +117,7 @@ pub fn load_lab(dir: &Path) -> Result<LoadedLab, Vec<Problem>> {
         .next()
         .unwrap_or_default();
     let lab: Lab = serde_saphyr::from_str(&text)
-        .map_err(|e| vec![deserialize_problem(&file, &locations, &e)])?;
+        .map_err(|e| vec![deserialize_problem(&file, &text, &locations, &e)])?;
     let checked = lint::check(&lab, dir, &file, &locations);
     if !checked.problems.is_empty() {
         return Err(checked.problems);
@@ -137,6 +137,7 @@ pub fn load_lab(dir: &Path) -> Result<LoadedLab, Vec<Problem>> {
 /// A serde-saphyr error as a [`Problem`]: its position, the field there, its message.
 pub fn deserialize_problem(
     file: &Path,
+    text: &str,
     locations: &Locations,
     error: &serde_saphyr::Error,
 ) -> Problem {
@@ -151,21 +152,54 @@ pub fn deserialize_problem(
     if let Some(cut) = message.rfind(" at line ") {
         message.truncate(cut);
     }
-    let field = match message.strip_prefix("missing field `") {
-        // Reported at the mapping that lacks it: name the missing field in it.
+    let (field, at) = match message.strip_prefix("missing field `") {
+        // Reported inside the mapping that lacks it: name the field in that mapping,
+        // and point at where the mapping starts.
         Some(rest) => {
             let missing = rest.split('`').next().unwrap_or_default();
-            let mapping = locations.value_path_at(at).unwrap_or_default();
-            super::locate::join(mapping, missing)
+            let mapping = locations
+                .value_path_at(at)
+                .map(str::to_string)
+                .or_else(|| locations.path_at(at).map(|key| parent(key).to_string()))
+                .unwrap_or_default();
+            let at = if mapping.is_empty() {
+                at
+            } else {
+                locations.find(&mapping)
+            };
+            (super::locate::join(&mapping, missing), at)
         }
-        None => locations.path_at(at).unwrap_or_default().to_string(),
+        None => (locations.path_at(at).unwrap_or_default().to_string(), at),
     };
+    // "invalid u16" says what was wanted; add what was found.
+    if !message.contains('`')
+        && let Some(found) = token_at(text, at)
+    {
+        message = format!("{message}: found `{found}`");
+    }
     Problem {
         file: file.to_path_buf(),
         at,
         field,
         message,
     }
+}
+
+/// The path of the mapping a key path sits in: `steps[0].probes` → `steps[0]`.
+fn parent(path: &str) -> &str {
+    path.rfind(['.', '[']).map(|cut| &path[..cut]).unwrap_or("")
+}
+
+/// The word of the source at a position, for error messages.
+fn token_at(text: &str, at: Position) -> Option<String> {
+    let line = text.lines().nth(at.line.checked_sub(1)?)?;
+    let rest: String = line.chars().skip(at.column.saturating_sub(1)).collect();
+    let word: String = rest
+        .chars()
+        .take_while(|c| !matches!(c, ',' | '}' | ']' | '#'))
+        .collect();
+    let word = word.trim();
+    (!word.is_empty()).then(|| word.to_string())
 }
 
 /// The labs `wanted` names, by id ("02"), folder name, or folder prefix; all when none.

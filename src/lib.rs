@@ -1,0 +1,37 @@
+//! kubelab: hands-on Kubernetes labs about in-cluster API access, run against a real
+//! API server. The binary (src/main.rs) parses arguments and maps errors to exit codes;
+//! everything else lives in these modules.
+
+pub mod apply;
+pub mod cli;
+pub mod cluster;
+pub mod commands;
+pub mod probe;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod ui;
+pub mod versions;
+pub mod wait;
+pub mod workload;
+
+/// The top-level error: one variant per layer, each with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Cluster(#[from] cluster::Error),
+    #[error(transparent)]
+    Scenario(#[from] scenario::Error),
+    #[error("{0}")]
+    Environment(String),
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Cluster(cluster::Error::Interrupted) => 130,
+            AppError::Cluster(_) | AppError::Environment(_) => 3,
+            AppError::Scenario(_) => 2,
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The labs end to end on the local control plane: real apiserver, real curl and
+//! kubectl, reports, cleanup, tokens kept secret.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use kubelab::report::{Outcome, RunReport};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use support::{Cluster, Lab, stderr, stdout, text};
+
+/// Every kind the labs create, for "is anything with this label left?".
+const KINDS: &str =
+    "pods,deployments,replicasets,serviceaccounts,roles,rolebindings,secrets,configmaps,namespaces";
+
+fn labelled(cluster: &Cluster, selector: &str) -> Vec<String> {
+    cluster
+        .kubectl_ok(&["get", KINDS, "-A", "-l", selector, "-o", "name"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// An audit policy that records TokenRequest responses: the test learns every token
+/// the apiserver issues, to check that none is printed.
+fn audit_args(dir: &Path) -> (Vec<String>, PathBuf) {
+    let policy = dir.join("audit-policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n  resources: [{group: \"\", resources: [\"serviceaccounts/token\"]}]\n- level: None\n",
+    )
+    .unwrap();
+    let log = dir.join("audit.log");
+    (
+        vec![
+            format!("--apiserver-arg=--audit-policy-file={}", policy.display()),
+            format!("--apiserver-arg=--audit-log-path={}", log.display()),
+        ],
+        log,
+    )
+}
+
+fn issued_tokens(audit_log: &Path) -> Vec<String> {
+    std::fs::read_to_string(audit_log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|event| {
+            event["responseObject"]["status"]["token"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+fn count(xml: &str, element: &str) -> usize {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut found = 0;
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e)
+                if e.name().as_ref() == element.as_bytes() =>
+            {
+                found += 1
+            }
+            quick_xml::events::Event::Eof => return found,
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn all_five_labs_pass_on_the_local_control_plane_and_leave_nothing_behind() {
+    let lab = Lab::new();
+    let (audit, audit_log) = audit_args(lab.state_root.path());
+    let audit: Vec<&str> = audit.iter().map(String::as_str).collect();
+    let cluster = lab.up(&audit);
+    let tmp = tempfile::tempdir().unwrap();
+    let junit = lab.state_root.path().join("junit.xml");
+
+    let out = lab
+        .kubelab()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "run",
+            "--output",
+            "json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // The JSON report: five labs passed, and it round-trips through the report type.
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: RunReport = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&report).unwrap(),
+        json,
+        "JSON round trip"
+    );
+    assert_eq!(report.labs.len(), 5);
+    for lab_report in &report.labs {
+        assert_eq!(lab_report.outcome, Outcome::Passed, "{lab_report:?}");
+        let explanation = lab_report.explanation.as_deref().unwrap_or_default();
+        assert!(
+            explanation.starts_with(&format!("## Lab {}", lab_report.id)),
+            "{explanation}"
+        );
+        assert!(
+            !explanation.contains("could not be rendered"),
+            "{explanation}"
+        );
+    }
+    let probes: Vec<_> = report.probes().collect();
+    assert_eq!(probes.len(), 32);
+    assert!(
+        probes
+            .iter()
+            .all(|p| p.ran.starts_with("on host for pod ") || p.ran.starts_with("as kubelab"))
+    );
+    // Facts the cluster produced, not kubelab: lab 01's Forbidden message.
+    let forbidden = &report.labs[0].steps[0].probes[4];
+    assert_eq!(forbidden.observed.status, Some(403));
+    assert_eq!(
+        forbidden.observed.message.as_deref(),
+        Some(
+            "pods is forbidden: User \"system:serviceaccount:default:default\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+        )
+    );
+
+    // The JUnit file: one testsuite per lab, one testcase per probe, no failures.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(count(&xml, "testsuite"), 5);
+    assert_eq!(count(&xml, "testcase"), 32);
+    assert_eq!(count(&xml, "failure"), 0);
+
+    // No token the apiserver issued appears anywhere kubelab wrote.
+    let tokens = issued_tokens(&audit_log);
+    assert!(
+        tokens.len() >= 5,
+        "the audit log recorded {} tokens",
+        tokens.len()
+    );
+    let written = [stdout(&out), stderr(&out), xml];
+    for token in &tokens {
+        for output in &written {
+            assert!(
+                !output.contains(token.as_str()),
+                "a whole token was printed"
+            );
+        }
+    }
+    // The token prefixes the report shows are those of real tokens.
+    let prefixes: BTreeSet<String> = probes
+        .iter()
+        .filter_map(|p| p.observed.token.as_ref())
+        .map(|t| t.prefix.trim_end_matches('…').to_string())
+        .collect();
+    assert!(!prefixes.is_empty());
+    assert!(
+        prefixes
+            .iter()
+            .all(|p| tokens.iter().any(|t| t.starts_with(p.as_str())))
+    );
+
+    // Nothing labelled with the run's id remains, and the token files are gone.
+    assert!(labelled(&cluster, &format!("kubelab.dev/run={}", report.run_id)).is_empty());
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "temporary files left behind"
+    );
+}
+
+#[test]
+fn a_wrong_expectation_fails_with_exit_1_and_says_what_was_expected() {
+    let lab = Lab::new();
+    let _cluster = lab.up(&[]);
+    let junit = lab.state_root.path().join("junit.xml");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/labs/wrong-expectation");
+    let out = lab
+        .kubelab()
+        .args([
+            "run",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("✗ listing pods (wrongly expected to work) → 403 Forbidden"),
+        "{err}"
+    );
+    assert!(
+        err.contains("status: expected \"200\", got \"403\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("json.kind: expected \"PodList\", got \"Status\""),
+        "{err}"
+    );
+    assert!(err.contains("got body:"), "{err}");
+    assert!(err.contains("pods is forbidden"), "{err}");
+    assert!(
+        err.contains("✓ discovery (rightly expected to work) → 200"),
+        "{err}"
+    );
+    assert!(
+        stdout(&out).contains("FAILED  wrong-expectation"),
+        "{}",
+        text(&out)
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(count(&xml, "testcase"), 2);
+    assert_eq!(count(&xml, "failure"), 1);
+    assert!(
+        xml.contains("status: expected &quot;200&quot;, got &quot;403&quot;"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn rerunning_a_kept_lab_works_and_each_run_removes_its_objects() {
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    let out = lab.run(&["run", "02", "--keep", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let first: RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    let kept = labelled(&cluster, &format!("kubelab.dev/run={}", first.run_id));
+    for object in [
+        "pod/mydemo",
+        "serviceaccount/tokendemo",
+        "role.rbac.authorization.k8s.io/pod-reader",
+        "rolebinding.rbac.authorization.k8s.io/read-pods",
+    ] {
+        assert!(
+            kept.contains(&object.to_string()),
+            "{object} not kept: {kept:?}"
+        );
+    }
+
+    let out = lab.run(&["run", "02", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let second: RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(first.run_id, second.run_id);
+    assert!(
+        labelled(&cluster, "kubelab.dev/lab=02").is_empty(),
+        "the second run removes what it took over"
+    );
+}
+
+#[test]
+fn cleanup_spares_what_existed_before_and_refuses_to_change_it() {
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    // A namespace the user made, and an unrelated object in it.
+    cluster.kubectl_ok(&["create", "namespace", "project-swan"]);
+    cluster.kubectl_ok(&[
+        "-n",
+        "project-swan",
+        "create",
+        "configmap",
+        "keep-me",
+        "--from-literal=a=b",
+    ]);
+    let out = lab.run(&["run", "03", "04"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("using existing Namespace project-swan"),
+        "{}",
+        text(&out)
+    );
+    cluster.kubectl_ok(&["get", "namespace", "project-swan"]);
+    cluster.kubectl_ok(&["-n", "project-swan", "get", "configmap", "keep-me"]);
+    assert!(labelled(&cluster, "kubelab.dev/lab").is_empty());
+
+    // A Role of the same name as lab 02's, made by someone else: kubelab will not touch it.
+    cluster.kubectl_ok(&[
+        "-n",
+        "default",
+        "create",
+        "role",
+        "pod-reader",
+        "--verb=get",
+        "--resource=configmaps",
+    ]);
+    let out = lab.run(&["run", "02"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("Role default/pod-reader already exists and was not made by kubelab"),
+        "{}",
+        text(&out)
+    );
+    let role = cluster.kubectl_json(&["-n", "default", "get", "role", "pod-reader"]);
+    assert_eq!(
+        role["rules"][0]["resources"][0], "configmaps",
+        "the user's Role is unchanged"
+    );
+    assert!(role["metadata"]["labels"].is_null());
+    // What the failed run had created before it stopped (the ServiceAccount) is gone.
+    assert!(labelled(&cluster, "kubelab.dev/lab=02").is_empty());
+}
+
+#[test]
+fn an_interrupted_run_removes_what_it_created() {
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    let mut child = lab
+        .kubelab()
+        .args(["run"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    // Interrupt once a lab has applied its first step.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let applied = line.contains("✓") && line.contains("applied");
+        seen.push(line);
+        if applied {
+            break;
+        }
+    }
+    assert!(
+        !labelled(&cluster, "kubelab.dev/lab").is_empty(),
+        "objects exist mid-run: {seen:?}"
+    );
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(130),
+        "{seen:?}\n{rest:?}"
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("interrupted: removed")),
+        "{rest:?}"
+    );
+    assert!(labelled(&cluster, "kubelab.dev/lab").is_empty());
+}
+
+#[test]
+fn run_starts_a_cluster_when_none_runs_and_stops_it_afterwards() {
+    let lab = Lab::new();
+    let out = lab.run(&["run", "01"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("starting one for this run"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        lab.processes().is_empty(),
+        "the cluster this run started was left running"
+    );
+    assert!(!lab.state_root.path().join("kubelab").exists());
+}
