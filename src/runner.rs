@@ -477,6 +477,7 @@ async fn run_step(
     ui_step.done(report::step_line(&report));
 
     // Probes of a step only read: run them side by side, report in their order.
+    context.start_step().await;
     let results =
         futures::future::join_all(step.probes.iter().map(|p| probe::run(context, p))).await;
     for (probe, result) in step.probes.iter().zip(results) {

@@ -21,7 +21,7 @@ use kube::api::PostParams;
 use tokio::sync::Mutex;
 
 use self::host::{HostTools, PodFiles};
-use crate::report::{Observed, ProbeReport};
+use crate::report::{BindingInfo, Observed, ProbeReport};
 use crate::scenario::{Probe, ProbeKind, TokenChoice};
 
 pub use self::rbac::groups_of;
@@ -61,6 +61,8 @@ pub struct ProbeContext {
     /// The lab's namespaces (the first is the default for probes).
     pub namespaces: Vec<String>,
     pod_files: Mutex<HashMap<String, Arc<PodFiles>>>,
+    /// RBAC bindings per identity, read once per step (a step may change them).
+    bindings: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Vec<BindingInfo>>>>>,
 }
 
 impl ProbeContext {
@@ -70,6 +72,7 @@ impl ProbeContext {
             execution,
             namespaces,
             pod_files: Mutex::new(HashMap::new()),
+            bindings: Mutex::new(HashMap::new()),
         }
     }
 
@@ -81,6 +84,24 @@ impl ProbeContext {
     }
 
     /// Forgets materialized files (they are deleted when the last user drops them).
+    /// A new step may have changed RBAC: read bindings afresh.
+    pub async fn start_step(&self) {
+        self.bindings.lock().await.clear();
+    }
+
+    /// The bindings naming `identity`, shared by the probes of a step.
+    async fn bindings_for(
+        &self,
+        identity: &str,
+        namespaces: &[String],
+    ) -> Result<Vec<BindingInfo>, Error> {
+        let key = format!("{identity} {}", namespaces.join(","));
+        let cell = self.bindings.lock().await.entry(key).or_default().clone();
+        cell.get_or_try_init(|| rbac::bindings_for(&self.client, identity, namespaces))
+            .await
+            .cloned()
+    }
+
     pub async fn clear(&self) {
         self.pod_files.lock().await.clear();
     }
@@ -139,7 +160,7 @@ pub async fn run(ctx: &ProbeContext, probe: &Probe) -> Result<ProbeReport, Error
         if !namespaces.contains(&namespace) {
             namespaces.push(namespace.clone());
         }
-        observed.bindings = rbac::bindings_for(&ctx.client, identity, &namespaces).await?;
+        observed.bindings = ctx.bindings_for(identity, &namespaces).await?;
     }
     observed.body = token::redact(&observed.body);
     observed.message = observed.message.map(|m| token::redact(&m));

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs all labs with kubelab and with the plain shell baseline (bench/baseline.sh) on
+# the same running local cluster, ROUNDS times each, alternating, and prints both wall
+# times, their ratio, and per-probe p50/p95. Target (issue 3): kubelab <= 0.5x.
+#
+#   bench/labs.sh [ROUNDS]        (default 3; builds kubelab --release; needs jq)
+set -euo pipefail
+rounds=${1:-3}
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+command -v jq >/dev/null || { echo "needs jq: apt-get install jq" >&2; exit 3; }
+cargo build --release --quiet
+bin=$PWD/target/release/kubelab
+out=$(mktemp -d /tmp/kubelab-bench.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+export NO_COLOR=1
+
+started_cluster=false
+if ! "$bin" cluster status >/dev/null 2>&1; then
+  "$bin" -q cluster up >/dev/null
+  started_cluster=true
+fi
+cleanup() { $started_cluster && "$bin" -q cluster down || true; rm -rf "$out"; }
+trap cleanup EXIT
+export KUBECONFIG
+KUBECONFIG=$("$bin" cluster kubeconfig)
+port=$("$bin" cluster status -o json | jq '.components[] | select(.component == "kube-apiserver") | .port')
+export KUBECTL
+KUBECTL=$(jq -r .kubectl "$(dirname "$KUBECONFIG")/cluster.json")
+
+ms() { date +%s%3N; }
+for round in $(seq "$rounds"); do
+  t0=$(ms)
+  "$bin" -q run --output json > "$out/kubelab-$round.json"
+  t1=$(ms)
+  bench/baseline.sh "$port" > "$out/baseline-$round.txt"
+  t2=$(ms)
+  echo "$((t1 - t0))" >> "$out/kubelab-wall"
+  echo "$((t2 - t1))" >> "$out/baseline-wall"
+  passed=$(jq '[.labs[] | select(.outcome == "passed")] | length' "$out/kubelab-$round.json")
+  ok=$(grep -c ' ok$' "$out/baseline-$round.txt" || true)
+  printf 'round %d: kubelab %5d ms (%d/5 labs passed)   baseline %5d ms (%d/32 probes ok)\n' \
+    "$round" "$((t1 - t0))" "$passed" "$((t2 - t1))" "$ok"
+  jq -r '.labs[].steps[].probes[].duration_ms' "$out/kubelab-$round.json" >> "$out/kubelab-probes"
+  awk '/^probe / {print $3}' "$out/baseline-$round.txt" >> "$out/baseline-probes"
+done
+
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+pct() { sort -n "$1" | awk -v p="$2" '{a[NR]=$1} END {i=int(NR*p/100+0.999); if (i<1) i=1; print a[i]}'; }
+k=$(median "$out/kubelab-wall"); b=$(median "$out/baseline-wall")
+echo
+echo "wall time, median of $rounds: kubelab $k ms, shell baseline $b ms, ratio $(awk -v k="$k" -v b="$b" 'BEGIN {printf "%.2f", k/b}') (target <= 0.50)"
+echo "per probe (ms): kubelab p50 $(pct "$out/kubelab-probes" 50) p95 $(pct "$out/kubelab-probes" 95);" \
+     "baseline p50 $(pct "$out/baseline-probes" 50) p95 $(pct "$out/baseline-probes" 95)"
+echo "(kubelab runs a step's probes side by side and labs in parallel where namespaces allow;"
+echo " the baseline mints each pod's token once, like kubelab, and runs everything in sequence)"
