@@ -312,3 +312,31 @@ fn an_interrupted_up_removes_what_it_started() {
     );
     assert!(!lab.state_root.path().join("kubelab").exists());
 }
+
+#[test]
+fn kubebuilder_assets_work_with_the_controller_manager_from_the_cache() {
+    // setup-envtest's layout: etcd, kube-apiserver and kubectl, but no controller manager.
+    let envtest = tempfile::tempdir().unwrap();
+    let assets = support::assets_dir();
+    for binary in ["etcd", "kube-apiserver", "kubectl"] {
+        std::os::unix::fs::symlink(assets.join(binary), envtest.path().join(binary)).unwrap();
+    }
+    let lab = Lab::new();
+    let out = lab
+        .kubelab()
+        .env_remove("KUBELAB_ASSETS")
+        .env("KUBEBUILDER_ASSETS", envtest.path())
+        .args(["cluster", "up", "--wait-timeout", "180s"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let processes = lab.processes();
+    let apiserver = envtest.path().join("kube-apiserver").display().to_string();
+    assert!(
+        processes.iter().any(|(_, cmd)| cmd.starts_with(&apiserver)),
+        "{processes:?}"
+    );
+    let down = lab.run(&["cluster", "down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(lab.processes().is_empty());
+}

@@ -67,6 +67,15 @@ impl PodFiles {
     }
 }
 
+/// A temporary directory only its owner can enter.
+fn private_tempdir() -> std::io::Result<TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("kubelab-pod-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+}
+
 fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
     if let Some(parent) = path.parent() {
         std::fs::DirBuilder::new()
@@ -108,9 +117,7 @@ pub async fn materialize(
         ))
     })?;
 
-    let dir = tempfile::Builder::new()
-        .prefix("kubelab-pod-")
-        .tempdir()
+    let dir = private_tempdir()
         .map_err(|e| Error::Host(format!("creating a private temporary directory: {e}")))?;
     let mut files = PodFiles {
         dir,
@@ -360,4 +367,29 @@ current-context: in-cluster
         &[("HOME", files.dir.path().display().to_string())],
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn materialized_files_are_private_and_never_overwritten() {
+        let dir = private_tempdir().unwrap();
+        let path = dir
+            .path()
+            .join("root/var/run/secrets/kubernetes.io/serviceaccount/token");
+        write_secret_file(&path, b"secret").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(
+            mode(dir.path()),
+            0o700,
+            "the temporary directory itself is private"
+        );
+        // create_new: a file planted there beforehand is an error, not followed.
+        assert!(write_secret_file(&path, b"again").is_err());
+    }
 }
