@@ -4,7 +4,7 @@
 #
 #   controlplane/build.sh [--print-dir] [COMPONENT...]
 #
-# COMPONENT: etcd kube-apiserver kube-controller-manager kubectl (the default set),
+# COMPONENT: etcd kube-apiserver kube-controller-manager kubectl kind (the default set),
 # kube-scheduler kube-proxy kubelet, or "all". Environment: KUBELAB_CACHE (default
 # ${XDG_CACHE_HOME:-~/.cache}/kubelab), GOFLAGS/GOPROXY as usual for Go.
 set -euo pipefail
@@ -22,13 +22,13 @@ for arg in "$@"; do
   case "$arg" in
     --print-dir) print_dir=true ;;
     -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    all) components+=(etcd kube-apiserver kube-controller-manager kubectl kube-scheduler kube-proxy kubelet) ;;
-    etcd|kube-apiserver|kube-controller-manager|kubectl|kube-scheduler|kube-proxy|kubelet) components+=("$arg") ;;
+    all) components+=(etcd kube-apiserver kube-controller-manager kubectl kube-scheduler kube-proxy kubelet kind) ;;
+    etcd|kube-apiserver|kube-controller-manager|kubectl|kube-scheduler|kube-proxy|kubelet|kind) components+=("$arg") ;;
     *) echo "build.sh: unknown component or flag '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
 if $print_dir; then echo "$out"; exit 0; fi
-[ ${#components[@]} -gt 0 ] || components=(etcd kube-apiserver kube-controller-manager kubectl)
+[ ${#components[@]} -gt 0 ] || components=(etcd kube-apiserver kube-controller-manager kubectl kind)
 
 check_pin() { # module file, module path, version
   grep -qE "^[[:space:]]*(require[[:space:]]+)?$2 $3\b" "$1" ||
@@ -36,6 +36,7 @@ check_pin() { # module file, module path, version
 }
 check_pin "$here/kubernetes/go.mod" k8s.io/kubernetes "$KUBERNETES_VERSION"
 check_pin "$here/etcd/go.mod" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+check_pin "$here/kind/go.mod" sigs.k8s.io/kind "$KIND_VERSION"
 
 mkdir -p "$out"
 # Half-built output of an interrupted or failed build goes away with this script.
@@ -49,16 +50,18 @@ export CGO_ENABLED=0
 build_flags=(-trimpath -tags selinux,notest,grpcnotrace)
 
 kube_pkgs=()
+own_module=() # components built from a module of their own: "name version dir package ldflags"
 for c in "${components[@]}"; do
-  [ "$c" = etcd ] && continue
-  stamp_ok "$c" "$KUBERNETES_VERSION" || kube_pkgs+=("k8s.io/kubernetes/cmd/$c")
+  case "$c" in
+    etcd) stamp_ok etcd "$ETCD_VERSION" ||
+      own_module+=("etcd|$ETCD_VERSION|etcd|go.etcd.io/etcd/server/v3|-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION") ;;
+    kind) stamp_ok kind "$KIND_VERSION" ||
+      own_module+=("kind|$KIND_VERSION|kind|sigs.k8s.io/kind|") ;;
+    *) stamp_ok "$c" "$KUBERNETES_VERSION" || kube_pkgs+=("k8s.io/kubernetes/cmd/$c") ;;
+  esac
 done
 
-build_etcd=false
-if ! stamp_ok etcd "$ETCD_VERSION" && printf '%s\n' "${components[@]}" | grep -qx etcd; then
-  build_etcd=true
-fi
-if ! $build_etcd && [ ${#kube_pkgs[@]} -eq 0 ]; then
+if [ ${#own_module[@]} -eq 0 ] && [ ${#kube_pkgs[@]} -eq 0 ]; then
   echo "$out"   # everything is cached
   exit 0
 fi
@@ -68,17 +71,16 @@ if ! command -v go >/dev/null 2>&1; then
   exit 3
 fi
 
-if $build_etcd; then
-  echo "building etcd $ETCD_VERSION ..." >&2
+for entry in "${own_module[@]}"; do
+  IFS='|' read -r name version dir pkg ldflags <<<"$entry"
+  echo "building $name $version ..." >&2
   start=$SECONDS
   tmp=$(mktemp -d "$out/.build.XXXXXX"); tmp_dirs+=("$tmp")
-  (cd "$here/etcd" && go build "${build_flags[@]}" \
-     -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" \
-     -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
-  mv "$tmp/etcd" "$out/etcd"
-  echo "$ETCD_VERSION" > "$out/.etcd.version"
-  echo "✓ etcd $ETCD_VERSION ($((SECONDS - start))s)" >&2
-fi
+  (cd "$here/$dir" && go build "${build_flags[@]}" -ldflags "-s -w $ldflags" -o "$tmp/$name" "$pkg")
+  mv "$tmp/$name" "$out/$name"
+  echo "$version" > "$out/.$name.version"
+  echo "✓ $name $version ($((SECONDS - start))s)" >&2
+done
 
 if [ ${#kube_pkgs[@]} -gt 0 ]; then
   minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
@@ -88,7 +90,7 @@ if [ ${#kube_pkgs[@]} -gt 0 ]; then
     ld+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  echo "building ${kube_pkgs[*]##*/} $KUBERNETES_VERSION (cold: 10-30 min on 2 cores) ..." >&2
+  echo "building ${kube_pkgs[*]##*/} $KUBERNETES_VERSION (cold: about 6 min on 2 cores) ..." >&2
   start=$SECONDS
   tmp=$(mktemp -d "$out/.build.XXXXXX"); tmp_dirs+=("$tmp")
   (cd "$here/kubernetes" && go build "${build_flags[@]}" -ldflags "$ld" -o "$tmp/" "${kube_pkgs[@]}")

@@ -12,6 +12,8 @@ use kube::{Api, ResourceExt};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
+use crate::images::ImageMap;
+
 pub const LAB_LABEL: &str = "kubelab.dev/lab";
 pub const RUN_LABEL: &str = "kubelab.dev/run";
 pub const FIELD_MANAGER: &str = "kubelab";
@@ -78,6 +80,8 @@ pub struct Applier {
     default_namespace: String,
     /// Discovery answers, shared by all labs of a run.
     resources: &'static Mutex<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>>,
+    /// Image replacements from the command line.
+    images: ImageMap,
 }
 
 fn discovery_cache() -> &'static Mutex<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>> {
@@ -88,13 +92,20 @@ fn discovery_cache() -> &'static Mutex<HashMap<GroupVersionKind, (ApiResource, A
 }
 
 impl Applier {
-    pub fn new(client: kube::Client, lab_id: &str, run_id: &str, default_namespace: &str) -> Self {
+    pub fn new(
+        client: kube::Client,
+        lab_id: &str,
+        run_id: &str,
+        default_namespace: &str,
+        images: ImageMap,
+    ) -> Self {
         Applier {
             client,
             lab_id: lab_id.to_string(),
             run_id: run_id.to_string(),
             default_namespace: default_namespace.to_string(),
             resources: discovery_cache(),
+            images,
         }
     }
 
@@ -121,6 +132,9 @@ impl Applier {
 
     /// Applies one manifest document.
     pub async fn apply(&self, document: &serde_json::Value) -> Result<Applied, Error> {
+        let mut document = document.clone();
+        crate::images::rewrite(&mut document, &self.images);
+        let document = &document;
         let mut object: DynamicObject =
             serde_json::from_value(document.clone()).map_err(|e| Error::Invalid {
                 object: "a manifest document".into(),

@@ -34,6 +34,8 @@ pub enum Command {
     Lint(DirArgs),
     /// Print the JSON Schema of lab.yaml (for editors: yaml-language-server).
     Schema,
+    /// List the container images the labs use (to pre-pull or load them offline).
+    Images(ImagesArgs),
     /// Start, inspect and stop the cluster the labs run on.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -44,11 +46,11 @@ pub enum ClusterCommand {
     /// Start a cluster, or reuse a healthy one of the same name.
     Up(UpArgs),
     /// Stop a cluster and remove everything it wrote.
-    Down(NameArgs),
+    Down(DownArgs),
     /// Show what runs: versions, ports, pids, readiness.
     Status(StatusArgs),
     /// Print the path of the cluster's admin kubeconfig.
-    Kubeconfig(NameArgs),
+    Kubeconfig(ClusterRef),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +69,40 @@ pub struct ShowArgs {
     pub dir: DirArgs,
 }
 
+/// Images the lab manifests name, replaced as asked.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// The image with curl and a shell for probe pods (replaces curlimages/curl:8.11.1).
+    #[arg(long, value_name = "IMAGE")]
+    pub curl_image: Option<String>,
+
+    /// The image with kubectl (replaces registry.k8s.io/kubectl of the pinned version).
+    #[arg(long, value_name = "IMAGE")]
+    pub kubectl_image: Option<String>,
+
+    /// Any other replacement, OLD=NEW (repeatable).
+    #[arg(long = "use-image", value_name = "OLD=NEW")]
+    pub use_images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    #[command(flatten)]
+    pub dir: DirArgs,
+    #[command(flatten)]
+    pub images: ImageArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExecMode {
+    /// In pods where a node runs them, else on the host for them.
+    Auto,
+    /// Exec inside the lab's pods (needs a node).
+    Pod,
+    /// On the host, standing in for the kubelet.
+    Host,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Labs to run, by id ("02") or folder name; all when none are given.
@@ -75,13 +111,32 @@ pub struct RunArgs {
     #[command(flatten)]
     pub dir: DirArgs,
 
-    /// Where the labs run.
-    #[arg(long, value_enum, default_value_t = Provider::Local)]
+    /// Where the labs run: kind when kind and a container engine work, else local.
+    #[arg(long, value_enum, env = "KUBELAB_PROVIDER", default_value_t = Provider::Auto)]
     pub provider: Provider,
 
-    /// The local cluster to use (started for this run when it is not running).
+    /// The local or kind cluster to use (started for this run when it is not running).
     #[arg(long, env = "KUBELAB_CLUSTER", default_value = "kubelab", value_parser = parse_name)]
     pub name: String,
+
+    /// kubeconfig provider: the kubeconfig file (default: KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// kubeconfig provider: the context (default: the current one). Naming it is consent.
+    #[arg(long)]
+    pub context: Option<String>,
+
+    /// kubeconfig provider: do not ask before changing the cluster.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Where probes run.
+    #[arg(long = "exec", value_enum, default_value_t = ExecMode::Auto)]
+    pub exec: ExecMode,
+
+    #[command(flatten)]
+    pub images: ImageArgs,
 
     /// Leave the labs' objects (and a cluster this run started) for exploring.
     #[arg(long)]
@@ -106,8 +161,37 @@ pub struct RunArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Provider {
+    /// kind when kind and a working container engine are found, otherwise local.
+    Auto,
     /// etcd, kube-apiserver and kube-controller-manager on 127.0.0.1, from upstream binaries.
     Local,
+    /// A kind cluster made from kind-config.yaml (needs kind and docker or podman).
+    Kind,
+    /// An existing cluster from a kubeconfig (KUBECONFIG, --kubeconfig, --context).
+    Kubeconfig,
+}
+
+/// Which cluster a cluster command means.
+#[derive(Debug, Args)]
+pub struct ClusterRef {
+    /// local or kind; auto: the local cluster of that name if there is one, else kind.
+    #[arg(long, value_enum, env = "KUBELAB_PROVIDER", default_value_t = Provider::Auto)]
+    pub provider: Provider,
+
+    #[command(flatten)]
+    pub name: NameArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// local or kind; auto: the local cluster of that name if there is one, else kind.
+    #[arg(long, value_enum, env = "KUBELAB_PROVIDER", default_value_t = Provider::Auto)]
+    pub provider: Provider,
+
+    /// Name of the cluster (default kubelab). Naming a kind cluster explicitly allows
+    /// deleting one kubelab did not create.
+    #[arg(long, env = "KUBELAB_CLUSTER", value_parser = parse_name)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -122,9 +206,21 @@ pub struct UpArgs {
     #[command(flatten)]
     pub name: NameArgs,
 
-    /// Where the cluster runs.
-    #[arg(long, value_enum, default_value_t = Provider::Local)]
+    /// Where the cluster runs: kind when kind and a container engine work, else local.
+    #[arg(long, value_enum, env = "KUBELAB_PROVIDER", default_value_t = Provider::Auto)]
     pub provider: Provider,
+
+    /// kind: the node image, e.g. kindest/node:v1.35.0 (default: kind's own).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+
+    /// kind: a cluster config to use instead of the built-in kind-config.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// kind: the images to load into the nodes, as the labs (with these replacements) use them.
+    #[command(flatten)]
+    pub images: ImageArgs,
 
     /// The apiserver's port on 127.0.0.1 (default: a free one).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
@@ -154,7 +250,7 @@ pub struct UpArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub name: NameArgs,
+    pub cluster: ClusterRef,
 
     #[arg(long, short, value_enum, default_value_t = Format::Text)]
     pub output: Format,

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod images;
 pub mod probe;
 pub mod report;
 pub mod runner;
@@ -24,12 +25,18 @@ pub enum AppError {
     Scenario(#[from] scenario::Error),
     #[error("{0}")]
     Environment(String),
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Cluster(cluster::Error::Interrupted) => 130,
+            AppError::Cluster(
+                cluster::Error::NeedsConfirmation { .. } | cluster::Error::Declined { .. },
+            ) => 2,
+            AppError::Usage(_) => 2,
             AppError::Cluster(_) | AppError::Environment(_) => 3,
             AppError::Scenario(_) => 2,
         }

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", kubelab::report::error_chain(&error));
             ExitCode::from(error.exit_code())
         }
     }

@@ -30,7 +30,7 @@ pub struct Target {
 
 impl Target {
     fn runs_pods(&self) -> bool {
-        !matches!(self.execution, Execution::Host(_))
+        self.execution.runs_pods()
     }
 }
 
@@ -39,6 +39,8 @@ pub struct Settings {
     pub jobs: usize,
     pub keep: bool,
     pub explain: bool,
+    /// Image replacements applied to every manifest.
+    pub images: crate::images::ImageMap,
 }
 
 /// What each lab (by index) created and has not deleted yet, so an interrupt or the
@@ -307,7 +309,13 @@ async fn run_lab(
     let lab = &loaded.lab;
     let prefix = format!("[{}]", lab.id);
     ui.info(format!("{prefix} {} — {}", lab.title, loaded.folder));
-    let applier = Applier::new(target.client.clone(), &lab.id, run_id, &lab.namespaces[0]);
+    let applier = Applier::new(
+        target.client.clone(),
+        &lab.id,
+        run_id,
+        &lab.namespaces[0],
+        settings.images.clone(),
+    );
     let context = ProbeContext::new(
         target.client.clone(),
         target.execution.clone(),
@@ -464,7 +472,16 @@ async fn run_step(
             .namespace
             .as_deref()
             .unwrap_or(&loaded.lab.namespaces[0]);
-        match crate::wait::wait(&target.client, wait, namespace, target.runs_pods()).await {
+        let progress = |message: String| ui_step.progress(message);
+        match crate::wait::wait(
+            &target.client,
+            wait,
+            namespace,
+            target.runs_pods(),
+            &progress,
+        )
+        .await
+        {
             Ok(line) => report.actions.push(line),
             Err(e) => {
                 return Err((

@@ -86,6 +86,18 @@ pub struct Step {
 }
 
 impl Step {
+    /// Updates the spinner text while the step runs (e.g. what a wait is waiting on).
+    pub fn progress(&self, message: impl Into<String>) {
+        if let Some(bar) = &self.spinner {
+            let prefix = if self.prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{} ", self.prefix)
+            };
+            bar.set_message(format!("{prefix}{} — {}", self.label, message.into()));
+        }
+    }
+
     /// Marks the step as done, with a line that may say more than the label did.
     pub fn done(mut self, text: impl AsRef<str>) -> Duration {
         self.finished = true;

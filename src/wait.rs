@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::Api;
+use kube::api::ListParams;
 
 use crate::scenario::{Wait, WaitUntil};
 
@@ -19,9 +20,15 @@ pub enum Error {
         timeout: Duration,
         state: String,
     },
+    /// A state that does not fix itself (an image that may not be pulled, a bad name).
+    #[error("{what} cannot start: {state}")]
+    Stuck { what: String, state: String },
     #[error("{0}: {1}")]
     Kube(String, #[source] kube::Error),
 }
+
+/// Waiting reasons that no amount of waiting cures.
+const HOPELESS: &[&str] = &["ErrImageNeverPull", "InvalidImageName"];
 
 /// Waits as `wait` says; returns a line for the report. `runs_pods` is false where no
 /// node runs pods: there "ready" means created, and the line says so.
@@ -30,6 +37,7 @@ pub async fn wait(
     wait: &Wait,
     namespace: &str,
     runs_pods: bool,
+    progress: &(dyn Fn(String) + Sync),
 ) -> Result<String, Error> {
     let timeout = wait
         .timeout
@@ -76,18 +84,61 @@ pub async fn wait(
                 )
             });
         }
+        if let Some(pod) = current.first() {
+            let state = describe_state(pod);
+            if HOPELESS.iter().any(|reason| state.contains(reason)) {
+                let events = warning_events(client, pod).await;
+                return Err(Error::Stuck {
+                    what,
+                    state: format!("{state}{events}"),
+                });
+            }
+            progress(format!("{what}: {state}"));
+        }
         if Instant::now() > deadline {
+            let (state, events) = match current.first() {
+                Some(pod) => (describe_state(pod), warning_events(client, pod).await),
+                None => ("no pod exists".to_string(), String::new()),
+            };
             return Err(Error::Timeout {
                 what,
                 until: if want_ready { "ready" } else { "created" },
                 timeout,
-                state: current
-                    .first()
-                    .map(describe_state)
-                    .unwrap_or_else(|| "no pod exists".into()),
+                state: format!("{state}{events}"),
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The pod's recent Warning events ("; events: Failed: ... pull access denied ..."),
+/// which say why an image does not pull or a pod does not schedule.
+async fn warning_events(client: &kube::Client, pod: &Pod) -> String {
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
+    let params = ListParams::default().fields(&format!("involvedObject.name={name}"));
+    let Ok(list) = events.list(&params).await else {
+        return String::new();
+    };
+    let mut warnings: Vec<String> = list
+        .items
+        .iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e.reason.clone().unwrap_or_default(),
+                e.message.clone().unwrap_or_default().trim()
+            )
+        })
+        .collect();
+    warnings.dedup();
+    let recent: Vec<String> = warnings.into_iter().rev().take(3).collect();
+    if recent.is_empty() {
+        String::new()
+    } else {
+        format!("; events: {}", recent.join(" | "))
     }
 }
 
@@ -121,4 +172,71 @@ pub fn describe_state(pod: &Pod) -> String {
         }
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "n"},
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_image_pull_failure_names_the_container_and_the_registry_message() {
+        let stuck = pod(serde_json::json!({
+            "phase": "Pending",
+            "containerStatuses": [{
+                "name": "shell", "image": "curlimages/curl:8.11.1", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"curlimages/curl:8.11.1\""}}
+            }]
+        }));
+        assert_eq!(
+            describe_state(&stuck),
+            "Pending; shell: ImagePullBackOff (Back-off pulling image \"curlimages/curl:8.11.1\")"
+        );
+    }
+
+    #[test]
+    fn an_unschedulable_pod_says_why() {
+        let pending = pod(serde_json::json!({
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                            "message": "0/1 nodes are available: 1 node(s) had untolerated taint."}]
+        }));
+        assert_eq!(
+            describe_state(&pending),
+            "Pending; unschedulable: 0/1 nodes are available: 1 node(s) had untolerated taint."
+        );
+    }
+
+    #[test]
+    fn a_crash_loop_and_a_config_error_are_named() {
+        let crashing = pod(serde_json::json!({
+            "phase": "Running",
+            "containerStatuses": [
+                {"name": "a", "image": "x", "imageID": "", "ready": false, "restartCount": 3,
+                 "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}}},
+                {"name": "b", "image": "y", "imageID": "", "ready": false, "restartCount": 0,
+                 "state": {"waiting": {"reason": "CreateContainerConfigError", "message": "secret \"s\" not found"}}}
+            ]
+        }));
+        let state = describe_state(&crashing);
+        assert!(
+            state.contains("a: CrashLoopBackOff (back-off 40s"),
+            "{state}"
+        );
+        assert!(
+            state.contains("b: CreateContainerConfigError (secret \"s\" not found)"),
+            "{state}"
+        );
+        assert!(
+            !HOPELESS.iter().any(|r| state.contains(r)),
+            "these can still recover"
+        );
+    }
 }

@@ -70,6 +70,28 @@ pub enum Error {
 
     #[error("interrupted; stopped and removed what this run had started")]
     Interrupted,
+
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(String),
+
+    #[error("the kind provider cannot run here: {missing}\n  hint: {how}")]
+    KindUnavailable { missing: String, how: String },
+
+    #[error("`{command}` failed:\n{output}")]
+    Kind { command: String, output: String },
+
+    #[error(
+        "kind cluster '{name}' was not created by kubelab, so kubelab leaves it alone; to delete it anyway, name it: kubelab cluster down --provider kind --name {name}"
+    )]
+    NotCreatedByKubelab { name: String },
+
+    #[error(
+        "kubelab would create and delete objects (labelled kubelab.dev/lab) in context '{context}' (server {server}); confirm with --yes, or choose the context explicitly with --context"
+    )]
+    NeedsConfirmation { context: String, server: String },
+
+    #[error("not confirmed: nothing was changed in context '{context}'")]
+    Declined { context: String },
 }
 
 /// Adds what was being done to an I/O error, so the message names the file.

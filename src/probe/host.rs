@@ -23,7 +23,8 @@ use crate::scenario::{HttpProbe, TokenChoice};
 /// What the host needs to reach the API server the way a pod would.
 #[derive(Clone, Debug)]
 pub struct HostTools {
-    pub apiserver_port: u16,
+    /// host:port where the API server listens, as seen from this machine.
+    pub apiserver: String,
     pub kubectl: PathBuf,
     pub curl: PathBuf,
 }
@@ -304,10 +305,7 @@ pub async fn curl(tools: &HostTools, files: &PodFiles, http: &HttpProbe) -> Resu
     }
     args.extend([
         "--connect-to".into(),
-        format!(
-            "kubernetes.default.svc:443:127.0.0.1:{}",
-            tools.apiserver_port
-        ),
+        format!("kubernetes.default.svc:443:{}", tools.apiserver),
         "-X".into(),
         http.method.clone(),
         "-w".into(),
@@ -334,7 +332,7 @@ kind: Config
 clusters:
 - name: in-cluster
   cluster:
-    server: https://127.0.0.1:{port}
+    server: https://{server}
     tls-server-name: kubernetes.default.svc
     certificate-authority: {ca}
 users:
@@ -345,7 +343,7 @@ users:
   context: {{cluster: in-cluster, user: pod, namespace: '{namespace}'}}
 current-context: in-cluster
 ",
-        port = tools.apiserver_port,
+        server = tools.apiserver,
         ca = ca.display(),
         namespace = if namespace.is_empty() {
             "default"

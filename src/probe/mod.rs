@@ -4,7 +4,10 @@
 
 mod assert;
 mod command;
+mod exec;
 pub mod host;
+mod in_pod;
+mod on_host;
 mod rbac;
 pub mod token;
 
@@ -20,6 +23,7 @@ use kube::Api;
 use kube::api::PostParams;
 use tokio::sync::Mutex;
 
+use self::command::SERVICE_ACCOUNT_DIR;
 use self::host::{HostTools, PodFiles};
 use crate::report::{BindingInfo, Observed, ProbeReport};
 use crate::scenario::{Probe, ProbeKind, TokenChoice};
@@ -35,6 +39,9 @@ pub enum Error {
     Host(String),
     #[error("{0}")]
     Pod(String),
+    /// kubelab's own identity may not exec: a cluster problem, not a probe result.
+    #[error("kubelab may not exec into pods: {0}")]
+    ExecDenied(String),
 }
 
 /// How probes reach pods on this cluster.
@@ -43,13 +50,21 @@ pub enum Execution {
     /// No node runs the pods: kubelab materializes each pod's volumes and runs the
     /// probe's command on the host (DESIGN.md, "Probes on the local provider").
     Host(HostTools),
+    /// A node runs the pods: probes exec inside them through the API.
+    InPod,
 }
 
 impl Execution {
     fn ran_for(&self, pod: &str) -> String {
         match self {
             Execution::Host(_) => format!("on host for pod {pod}"),
+            Execution::InPod => format!("in pod {pod}"),
         }
+    }
+
+    /// Whether pods really run (and so can become Ready).
+    pub fn runs_pods(&self) -> bool {
+        matches!(self, Execution::InPod)
     }
 }
 
@@ -61,6 +76,8 @@ pub struct ProbeContext {
     /// The lab's namespaces (the first is the default for probes).
     pub namespaces: Vec<String>,
     pod_files: Mutex<HashMap<String, Arc<PodFiles>>>,
+    /// Each pod's token as read in the pod (None: no token mounted), for its claims.
+    pod_tokens: Mutex<HashMap<String, Option<String>>>,
     /// RBAC bindings per identity, read once per step (a step may change them).
     bindings: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Vec<BindingInfo>>>>>,
 }
@@ -72,6 +89,7 @@ impl ProbeContext {
             execution,
             namespaces,
             pod_files: Mutex::new(HashMap::new()),
+            pod_tokens: Mutex::new(HashMap::new()),
             bindings: Mutex::new(HashMap::new()),
         }
     }
@@ -89,6 +107,29 @@ impl ProbeContext {
         self.bindings.lock().await.clear();
     }
 
+    /// The pod's own token, read inside the pod (for its claims; never printed).
+    async fn token_in_pod(&self, pod: &Pod) -> Result<Option<String>, Error> {
+        let key = pod.metadata.uid.clone().unwrap_or_default();
+        if let Some(token) = self.pod_tokens.lock().await.get(&key) {
+            return Ok(token.clone());
+        }
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let path = format!("{SERVICE_ACCOUNT_DIR}/token");
+        let out = exec::run(
+            &self.client,
+            &namespace,
+            &name,
+            None,
+            &["cat".to_string(), path],
+        )
+        .await?;
+        let token = (out.exit_code == 0 && !out.stdout.trim().is_empty())
+            .then(|| out.stdout.trim().to_string());
+        self.pod_tokens.lock().await.insert(key, token.clone());
+        Ok(token)
+    }
+
     /// The bindings naming `identity`, shared by the probes of a step.
     async fn bindings_for(
         &self,
@@ -103,6 +144,7 @@ impl ProbeContext {
     }
 
     pub async fn clear(&self) {
+        self.pod_tokens.lock().await.clear();
         self.pod_files.lock().await.clear();
     }
 
@@ -247,116 +289,53 @@ async fn from_pod(
     let reference = probe.pod.as_deref().unwrap_or_default();
     let pod = ctx.resolve_pod(reference, namespace).await?;
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    let container = probe.logs.as_ref().and_then(|l| l.container.as_deref());
-    let Execution::Host(tools) = &ctx.execution;
-    let files = ctx.files_for(&pod, container).await?;
     let ran = ctx.execution.ran_for(&format!("{namespace}/{pod_name}"));
-    let mut observed = Observed::default();
-    let command = match kind {
-        ProbeKind::Http => {
-            let http = probe.http.as_ref().expect("kind http");
-            let out = host::curl(tools, &files, http).await?;
-            let (body, status) = out
-                .stdout
-                .rsplit_once(command::STATUS_MARKER)
-                .unwrap_or((&out.stdout, ""));
-            observed.status = status.trim().parse().ok().filter(|s| *s != 0);
-            observed.body = body.to_string();
-            if out.exit_code != 0 {
-                observed.error = Some(format!(
-                    "curl exited with {}: {}",
-                    out.exit_code,
-                    out.stderr.trim()
-                ));
-            }
-            if let Ok(value) = serde_json::from_str::<serde_json::Value>(body)
-                && value["kind"] == "Status"
-            {
-                observed.reason = value["reason"].as_str().map(str::to_string);
-                observed.message = value["message"].as_str().map(str::to_string);
-            }
-            match http.token {
-                TokenChoice::Pod => {
-                    if let Some(token) = &files.token {
-                        observed.identity = Some(service_account_user(&pod));
-                        observed.token = Some(token::info(token));
-                    } else {
-                        observed.identity = Some("system:anonymous".into());
-                    }
-                }
-                TokenChoice::None => observed.identity = Some("system:anonymous".into()),
-                TokenChoice::Invalid => {}
-            }
-            command::curl_in_pod(http)
-        }
-        ProbeKind::Kubectl => {
-            let args = &probe.kubectl.as_ref().expect("kind kubectl").args;
-            let out = host::kubectl(tools, &files, args).await?;
-            observed.exit_code = Some(out.exit_code);
-            observed.body = format!("{}{}", out.stdout, out.stderr);
-            observed.identity = files.token.as_ref().map(|_| service_account_user(&pod));
-            observed.token = files.token.as_deref().map(token::info);
-            command::kubectl_in_pod(args)
-        }
-        ProbeKind::File => {
-            let path = &probe.file.as_ref().expect("kind file").path;
-            // Nothing under /var/run/secrets comes from an image: without a volume
-            // mounted there, the path does not exist in the pod either.
-            if !files.covers(path) && path.starts_with("/var/run/secrets/") {
-                observed.exists = Some(false);
-            } else if !files.covers(path) {
-                return Err(Error::Host(format!(
-                    "{path} is not in a volume of pod {namespace}/{pod_name}: on the host kubelab can only check the files it materializes (mounted at {})",
-                    if files.mounts.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        files.mounts.join(", ")
-                    }
-                )));
-            } else {
-                observed.exists = Some(files.host_path(path).exists());
-            }
-            if path.ends_with("/token") && observed.exists == Some(true) {
-                observed.token = files.token.as_deref().map(token::info);
-            }
-            format!("ls {path}")
-        }
-        ProbeKind::Logs => {
-            let args = container_kubectl_args(&pod, container)?;
-            let out = host::kubectl(tools, &files, &args).await?;
-            observed.exit_code = Some(out.exit_code);
-            observed.body = format!("{}{}", out.stdout, out.stderr);
-            observed.identity = files.token.as_ref().map(|_| service_account_user(&pod));
-            format!(
-                "kubectl logs -n {namespace} {pod_name}   # its container runs: {}",
-                command::kubectl_in_pod(&args)
-            )
-        }
-        ProbeKind::CanI => unreachable!("handled by can_i"),
+    let (command, observed) = match &ctx.execution {
+        Execution::Host(tools) => on_host::probe(ctx, tools, probe, kind, &pod).await?,
+        Execution::InPod => in_pod::probe(ctx, probe, kind, &pod).await?,
     };
     Ok((ran, command, observed))
 }
 
-/// What the container runs, when it is kubectl (the only program kubelab can stand in
-/// for on the host): the arguments after `kubectl`.
-fn container_kubectl_args(pod: &Pod, container: Option<&str>) -> Result<Vec<String>, Error> {
-    let spec = pod
-        .spec
-        .as_ref()
-        .ok_or_else(|| Error::Pod("pod has no spec".into()))?;
-    let chosen = match container {
-        Some(name) => spec.containers.iter().find(|c| c.name == name),
-        None => spec.containers.first(),
+/// What curl printed (body, then the status marker and code) as an observation;
+/// a Status body gives reason and message.
+fn observe_curl(stdout: &str, stderr: &str, exit_code: i32) -> Observed {
+    let (body, status) = stdout
+        .rsplit_once(command::STATUS_MARKER)
+        .unwrap_or((stdout, ""));
+    let mut observed = Observed {
+        status: status.trim().parse().ok().filter(|s| *s != 0),
+        body: body.to_string(),
+        ..Default::default()
+    };
+    if exit_code != 0 {
+        observed.error = Some(format!("curl exited with {exit_code}: {}", stderr.trim()));
     }
-    .ok_or_else(|| Error::Pod("no such container".into()))?;
-    let mut words: Vec<String> = chosen.command.clone().unwrap_or_default();
-    words.extend(chosen.args.clone().unwrap_or_default());
-    match words.split_first() {
-        Some((program, rest)) if program.rsplit('/').next() == Some("kubectl") => Ok(rest.to_vec()),
-        _ => Err(Error::Host(format!(
-            "without a node kubelab can only stand in for containers that run kubectl; container {} runs {:?}",
-            chosen.name, words
-        ))),
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(body)
+        && value["kind"] == "Status"
+    {
+        observed.reason = value["reason"].as_str().map(str::to_string);
+        observed.message = value["message"].as_str().map(str::to_string);
+    }
+    observed
+}
+
+/// Who an http probe's request is made as, and the token shown for it.
+fn http_identity(
+    observed: &mut Observed,
+    http: &crate::scenario::HttpProbe,
+    pod: &Pod,
+    token: Option<&str>,
+) {
+    match (http.token, token) {
+        (TokenChoice::Pod, Some(token)) => {
+            observed.identity = Some(service_account_user(pod));
+            observed.token = Some(token::info(token));
+        }
+        (TokenChoice::Pod, None) | (TokenChoice::None, _) => {
+            observed.identity = Some("system:anonymous".into())
+        }
+        (TokenChoice::Invalid, _) => {}
     }
 }
 

@@ -45,6 +45,7 @@ pub fn render_explanation(template: &str, lab: &LabReport, target: &Target) -> S
         .collect();
     let ran = match target.execution {
         crate::probe::Execution::Host(_) => "on host for pod",
+        crate::probe::Execution::InPod => "in pod",
     };
     let view = View {
         lab,

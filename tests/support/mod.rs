@@ -43,7 +43,9 @@ impl Lab {
     /// `kubelab` with this environment's state root.
     pub fn kubelab(&self) -> Command {
         let mut cmd = Command::new(cargo_bin("kubelab"));
+        // Tests choose their provider: local unless a test says otherwise.
         cmd.env("KUBELAB_STATE_DIR", self.state_root.path())
+            .env("KUBELAB_PROVIDER", "local")
             .env_remove("KUBELAB_CLUSTER")
             .env("NO_COLOR", "1");
         cmd

@@ -25,6 +25,7 @@ use crate::cluster::Error;
 use crate::cluster::kubeconfig::{self, ClientCertConfig};
 use crate::ui::Ui;
 
+pub use self::assets::cache_bin_dir;
 pub use self::state::state_root;
 
 /// How long `down` waits for SIGTERM before it uses SIGKILL.

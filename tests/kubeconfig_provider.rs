@@ -1,0 +1,199 @@
+//! The kubeconfig provider against a real cluster (the local control plane, reached
+//! only through its kubeconfig): context selection, the confirmation rule, and cleanup
+//! of labelled objects only.
+
+mod support;
+
+use std::path::PathBuf;
+
+use support::{Cluster, Lab, stderr, stdout, text};
+
+/// The local cluster's kubeconfig plus a second context, `elsewhere`, made current, that
+/// points at nothing: only an explicit --context reaches the real cluster.
+fn two_contexts(cluster: &Cluster) -> PathBuf {
+    let original = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let merged = original
+        .replace("current-context: local-kubelab", "current-context: elsewhere")
+        .replace(
+            "contexts:\n",
+            "contexts:\n- name: elsewhere\n  context:\n    cluster: nowhere\n    user: kubelab-admin\n",
+        )
+        .replace("clusters:\n", "clusters:\n- name: nowhere\n  cluster:\n    server: https://127.0.0.1:1\n");
+    let path = cluster
+        .lab
+        .state_root
+        .path()
+        .join("two-contexts.kubeconfig");
+    std::fs::write(&path, merged).unwrap();
+    path
+}
+
+fn kubeconfig_run(lab: &Lab, kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
+    lab.kubelab()
+        .env("KUBELAB_PROVIDER", "kubeconfig")
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn without_a_terminal_it_needs_yes_or_an_explicit_context() {
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    let out = kubeconfig_run(&lab, &cluster.kubeconfig, &["run", "01"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains("context 'local-kubelab'"), "{err}");
+    assert!(
+        err.contains(&cluster.status()["server"].as_str().unwrap().to_string()),
+        "{err}"
+    );
+    assert!(
+        err.contains("confirm with --yes, or choose the context explicitly with --context"),
+        "{err}"
+    );
+    assert!(
+        cluster
+            .kubectl_ok(&[
+                "get",
+                "pods,serviceaccounts,roles",
+                "-A",
+                "-l",
+                "kubelab.dev/lab",
+                "-o",
+                "name"
+            ])
+            .is_empty()
+    );
+
+    let out = kubeconfig_run(&lab, &cluster.kubeconfig, &["run", "01", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("on kubeconfig"), "{}", text(&out));
+    // No node runs pods here, so probes ran on the host for them.
+    assert!(
+        stderr(&out).contains("(on host for pod default/testpod"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn an_explicit_context_is_used_and_counts_as_consent() {
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    let kubeconfig = two_contexts(&cluster);
+
+    // The current context points nowhere: --yes alone goes there, and fails to connect.
+    let out = kubeconfig_run(&lab, &kubeconfig, &["run", "01", "--yes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("https://127.0.0.1:1"),
+        "{}",
+        text(&out)
+    );
+
+    let out = kubeconfig_run(
+        &lab,
+        &kubeconfig,
+        &[
+            "run",
+            "02",
+            "--context",
+            "local-kubelab",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: kubelab::report::RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report.provider, "kubeconfig");
+    assert_eq!(report.server, cluster.status()["server"].as_str().unwrap());
+
+    // --kubeconfig works like KUBECONFIG; an unknown context is named with the known ones.
+    let out = lab
+        .kubelab()
+        .args([
+            "run",
+            "01",
+            "--provider",
+            "kubeconfig",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--context",
+            "nope",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stderr(&out)
+            .contains("kubeconfig: context 'nope' is not in it (it has: elsewhere, local-kubelab)"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn it_creates_and_deletes_only_labelled_objects() {
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    cluster.kubectl_ok(&["-n", "default", "create", "serviceaccount", "users-own"]);
+    cluster.kubectl_ok(&[
+        "-n",
+        "default",
+        "create",
+        "configmap",
+        "users-config",
+        "--from-literal=k=v",
+    ]);
+    let out = kubeconfig_run(
+        &lab,
+        &cluster.kubeconfig,
+        &["run", "--context", "local-kubelab"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    cluster.kubectl_ok(&["-n", "default", "get", "serviceaccount", "users-own"]);
+    cluster.kubectl_ok(&["-n", "default", "get", "configmap", "users-config"]);
+    let left = cluster.kubectl_ok(&[
+        "get",
+        "pods,serviceaccounts,roles,rolebindings,secrets,deployments,namespaces",
+        "-A",
+        "-l",
+        "kubelab.dev/lab",
+        "-o",
+        "name",
+    ]);
+    assert!(left.trim().is_empty(), "{left}");
+    // The cluster was not kubelab's to stop.
+    assert!(cluster.kubectl(&["get", "namespaces"]).status.success());
+}
+
+#[test]
+fn exec_in_pods_needs_a_node() {
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    let out = kubeconfig_run(
+        &lab,
+        &cluster.kubeconfig,
+        &["run", "01", "--yes", "--exec", "pod"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(stderr(&out).contains("no node of"), "{}", text(&out));
+    assert!(stderr(&out).contains("use --exec host"), "{}", text(&out));
+}
+
+#[test]
+fn kubeconfig_flags_belong_to_the_kubeconfig_provider() {
+    let lab = Lab::new();
+    let out = lab.run(&["run", "01", "--provider", "local", "--context", "x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("--kubeconfig and --context are for --provider kubeconfig"),
+        "{}",
+        text(&out)
+    );
+    let out = lab.run(&["cluster", "up", "--provider", "kubeconfig"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr(&out).contains("nothing to start"), "{}", text(&out));
+}
