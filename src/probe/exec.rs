@@ -9,6 +9,59 @@ use tokio::io::AsyncReadExt;
 
 use super::Error;
 
+/// Who kubelab is and which pods/exec verbs it lacks, asked of the API server
+/// (SelfSubjectReview, SelfSubjectAccessReview): "kubelab acts as X, which may not create".
+async fn diagnose_denial(client: &kube::Client, namespace: &str, pod: &str) -> String {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    use kube::api::PostParams;
+
+    let reviews: Api<SelfSubjectReview> = Api::all(client.clone());
+    let me = reviews
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .ok()
+        .and_then(|r| r.status?.user_info?.username)
+        .unwrap_or_else(|| "an identity it could not name".into());
+    let access: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let mut missing = Vec::new();
+    for verb in ["get", "create"] {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.into()),
+                    resource: Some("pods".into()),
+                    subresource: Some("exec".into()),
+                    name: Some(pod.into()),
+                    namespace: Some(namespace.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let allowed = access
+            .create(&PostParams::default(), &review)
+            .await
+            .ok()
+            .and_then(|r| r.status)
+            .is_some_and(|s| s.allowed);
+        if !allowed {
+            missing.push(verb);
+        }
+    }
+    if missing.is_empty() {
+        format!("kubelab acts as {me}")
+    } else {
+        format!(
+            "kubelab acts as {me}, which may not {} pods/exec",
+            missing.join(" or ")
+        )
+    }
+}
+
 pub struct Output {
     pub exit_code: i32,
     pub stdout: String,
@@ -61,9 +114,10 @@ pub async fn run(
     let mut attached = match pods.exec(pod, command.to_vec(), &params).await {
         Ok(attached) => attached,
         Err(kube::Error::Api(status)) if status.code == 403 => {
+            let diagnosis = diagnose_denial(client, namespace, pod).await;
             return Err(Error::ExecDenied(format!(
-                "{} (kubelab's own identity needs `create` and `get` on pods/exec in {namespace})",
-                status.message
+                "{} ({diagnosis}; kubelab's own identity needs `create` and `get` on pods/exec in {namespace})",
+                status.message.trim()
             )));
         }
         Err(e) => return Err(Error::Kube(format!("exec in pod {namespace}/{pod}"), e)),

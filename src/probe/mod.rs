@@ -4,7 +4,7 @@
 
 mod assert;
 mod command;
-mod exec;
+pub mod exec;
 pub mod host;
 mod in_pod;
 mod on_host;
