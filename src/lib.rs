@@ -11,6 +11,7 @@ pub mod probe;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod system;
 pub mod ui;
 pub mod versions;
 pub mod wait;

@@ -108,7 +108,7 @@ pub async fn run_labs(
     let mut tasks = JoinSet::new();
     let result = tokio::select! {
         reports = schedule(target, labs, settings, run_id, ui, &registry, &mut tasks) => Some(reports),
-        _ = interrupted() => None,
+        _ = crate::system::interrupted() => None,
     };
     match result {
         Some(labs) => Finished::Completed(RunReport {
@@ -135,16 +135,6 @@ pub async fn run_labs(
             ));
             Finished::Interrupted
         }
-    }
-}
-
-async fn interrupted() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
     }
 }
 

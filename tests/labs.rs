@@ -4,13 +4,9 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use kubelab::report::{Outcome, RunReport};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use support::{Cluster, Lab, stderr, stdout, text};
 
 /// Every kind the labs create, for "is anything with this label left?".
@@ -315,35 +311,18 @@ fn cleanup_spares_what_existed_before_and_refuses_to_change_it() {
 fn an_interrupted_run_removes_what_it_created() {
     let lab = Lab::new();
     let cluster = lab.up(&[]);
-    let mut child = lab
-        .kubelab()
-        .args(["run"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
     // Interrupt once a lab has applied its first step.
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let applied = line.contains("✓") && line.contains("applied");
-        seen.push(line);
-        if applied {
-            break;
-        }
-    }
-    assert!(
-        !labelled(&cluster, "kubelab.dev/lab").is_empty(),
-        "objects exist mid-run: {seen:?}"
+    let (code, seen, rest) = lab.interrupt_when(
+        &["run"],
+        |line| line.contains("✓") && line.contains("applied"),
+        |seen| {
+            assert!(
+                !labelled(&cluster, "kubelab.dev/lab").is_empty(),
+                "objects exist mid-run: {seen:?}"
+            )
+        },
     );
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    assert_eq!(
-        child.wait().unwrap().code(),
-        Some(130),
-        "{seen:?}\n{rest:?}"
-    );
+    assert_eq!(code, Some(130), "{seen:?}\n{rest:?}");
     assert!(
         rest.iter().any(|l| l.contains("interrupted: removed")),
         "{rest:?}"

@@ -2,8 +2,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -279,31 +277,18 @@ fn a_port_in_use_is_refused_before_anything_starts() {
 #[test]
 fn an_interrupted_up_removes_what_it_started() {
     let lab = Lab::new();
-    let mut child = lab
-        .kubelab()
-        .args(["cluster", "up", "--wait-timeout", "180s"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
     // Interrupt once etcd is up and the apiserver is starting.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.contains("etcd") && line.contains("ready") {
-            break;
-        }
-    }
-    assert!(
-        !lab.processes().is_empty(),
-        "etcd should run by now: {seen:?}"
+    let (code, seen, rest) = lab.interrupt_when(
+        &["cluster", "up", "--wait-timeout", "180s"],
+        |line| line.contains("etcd") && line.contains("ready"),
+        |seen| {
+            assert!(
+                !lab.processes().is_empty(),
+                "etcd should run by now: {seen:?}"
+            )
+        },
     );
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{seen:?} {rest:?}");
+    assert_eq!(code, Some(130), "{seen:?} {rest:?}");
     assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
     assert!(
         lab.processes().is_empty(),

@@ -54,15 +54,10 @@ pub fn context(name: &str) -> String {
     format!("kind-{name}")
 }
 
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
-}
-
 /// kind on PATH, else the one `controlplane/build.sh kind` built.
 fn find_kind() -> Option<PathBuf> {
-    on_path("kind").or_else(|| Some(cache_bin_dir().join("kind")).filter(|p| p.is_file()))
+    crate::system::on_path("kind")
+        .or_else(|| Some(cache_bin_dir().join("kind")).filter(|p| p.is_file()))
 }
 
 /// Runs `<engine> info`: the engine works when that succeeds within 15 s.
@@ -105,7 +100,7 @@ pub async fn detect() -> Result<KindTools, Error> {
     let mut found_but_down = Vec::new();
     let mut engine = None;
     for candidate in candidates {
-        let Some(binary) = on_path(candidate.binary()) else {
+        let Some(binary) = crate::system::on_path(candidate.binary()) else {
             continue;
         };
         match engine_works(&binary).await {
@@ -227,7 +222,8 @@ pub async fn up(tools: &KindTools, options: &UpOptions, ui: &Ui) -> Result<UpOut
     let mut loaded = Vec::new();
     let mut not_local = Vec::new();
     for image in &options.images {
-        let engine = on_path(tools.engine.binary()).unwrap_or_else(|| tools.engine.binary().into());
+        let engine = crate::system::on_path(tools.engine.binary())
+            .unwrap_or_else(|| tools.engine.binary().into());
         let present = run(&engine, &["image".into(), "inspect".into(), image.clone()])
             .await?
             .success;

@@ -191,7 +191,7 @@ async fn choose_execution(mode: ExecMode, connected: &Connected) -> Result<Execu
         ))),
         (ExecMode::Pod, true) | (ExecMode::Auto, true) => Ok(Execution::InPod),
         (ExecMode::Host, _) | (ExecMode::Auto, false) => {
-            let curl = find_on_path("curl").ok_or_else(|| {
+            let curl = crate::system::on_path("curl").ok_or_else(|| {
                 AppError::Environment(
                     "curl is not installed: the probes run the real curl (apt-get install curl)"
                         .into(),
@@ -201,7 +201,7 @@ async fn choose_execution(mode: ExecMode, connected: &Connected) -> Result<Execu
                 .kubectl
                 .clone()
                 .or_else(|| Some(local::cache_bin_dir().join("kubectl")).filter(|p| p.is_file()))
-                .or_else(|| find_on_path("kubectl"))
+                .or_else(|| crate::system::on_path("kubectl"))
                 .ok_or_else(|| {
                     AppError::Environment(
                         "kubectl is not installed: kubectl probes on the host run the real kubectl"
@@ -244,10 +244,4 @@ fn emit(report: &RunReport, args: &RunArgs) -> Result<(), AppError> {
         Format::Text => report::print_summary(report),
     }
     Ok(())
-}
-
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
 }

@@ -3,7 +3,7 @@
 //! each one grants.
 
 use k8s_openapi::api::rbac::v1::{
-    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject,
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
 };
 use kube::Api;
 use kube::api::ListParams;
@@ -76,6 +76,65 @@ pub fn rule_text(rule: &PolicyRule) -> String {
     text
 }
 
+/// The rules of the role a binding grants; a role that does not exist grants nothing.
+async fn rules_of(
+    client: &kube::Client,
+    role_ref: &RoleRef,
+    namespace: Option<&str>,
+) -> Vec<PolicyRule> {
+    let rules = match (role_ref.kind.as_str(), namespace) {
+        ("Role", Some(namespace)) => {
+            let roles: Api<Role> = Api::namespaced(client.clone(), namespace);
+            roles
+                .get_opt(&role_ref.name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.rules)
+        }
+        _ => {
+            let roles: Api<ClusterRole> = Api::all(client.clone());
+            roles
+                .get_opt(&role_ref.name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.rules)
+        }
+    };
+    rules.unwrap_or_default()
+}
+
+/// A binding that names the identity, described for an explanation.
+async fn describe(
+    client: &kube::Client,
+    binding_kind: &str,
+    binding_name: String,
+    role_ref: &RoleRef,
+    namespace: Option<&str>,
+    subject: String,
+) -> BindingInfo {
+    let place = |name: &str| match namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    };
+    let role = if role_ref.kind == "Role" {
+        format!("Role {}", place(&role_ref.name))
+    } else {
+        format!("ClusterRole {}", role_ref.name)
+    };
+    BindingInfo {
+        binding: format!("{binding_kind} {}", place(&binding_name)),
+        role,
+        subject,
+        rules: rules_of(client, role_ref, namespace)
+            .await
+            .iter()
+            .map(rule_text)
+            .collect(),
+    }
+}
+
 /// Bindings in `namespaces` and cluster-wide that name `user` or its groups.
 pub async fn bindings_for(
     client: &kube::Client,
@@ -83,88 +142,60 @@ pub async fn bindings_for(
     namespaces: &[String],
 ) -> Result<Vec<BindingInfo>, Error> {
     let groups = groups_of(user);
-    let kube_err = |what: &str| {
-        let what = what.to_string();
-        move |e| Error::Kube(format!("listing {what}"), e)
-    };
+    let listing = |what: &'static str| move |e| Error::Kube(format!("listing {what}"), e);
     let mut found = Vec::new();
-    let cluster_roles: Api<ClusterRole> = Api::all(client.clone());
     let cluster_bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
     for binding in cluster_bindings
         .list(&ListParams::default())
         .await
-        .map_err(kube_err("ClusterRoleBindings"))?
+        .map_err(listing("ClusterRoleBindings"))?
     {
-        let Some(subject) = binding
+        if let Some(subject) = binding
             .subjects
             .iter()
             .flatten()
             .find_map(|s| matches(s, user, &groups, None))
-        else {
-            continue;
-        };
-        let rules = cluster_roles
-            .get_opt(&binding.role_ref.name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|r| r.rules)
-            .unwrap_or_default();
-        found.push(BindingInfo {
-            binding: format!(
-                "ClusterRoleBinding {}",
-                binding.metadata.name.unwrap_or_default()
-            ),
-            role: format!("ClusterRole {}", binding.role_ref.name),
-            subject,
-            rules: rules.iter().map(rule_text).collect(),
-        });
+        {
+            let name = binding.metadata.name.unwrap_or_default();
+            found.push(
+                describe(
+                    client,
+                    "ClusterRoleBinding",
+                    name,
+                    &binding.role_ref,
+                    None,
+                    subject,
+                )
+                .await,
+            );
+        }
     }
     for namespace in namespaces {
         let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), namespace);
-        let roles: Api<Role> = Api::namespaced(client.clone(), namespace);
         for binding in bindings
             .list(&ListParams::default())
             .await
-            .map_err(kube_err("RoleBindings"))?
+            .map_err(listing("RoleBindings"))?
         {
-            let Some(subject) = binding
+            if let Some(subject) = binding
                 .subjects
                 .iter()
                 .flatten()
                 .find_map(|s| matches(s, user, &groups, Some(namespace)))
-            else {
-                continue;
-            };
-            let rules = if binding.role_ref.kind == "ClusterRole" {
-                cluster_roles
-                    .get_opt(&binding.role_ref.name)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|r| r.rules)
-            } else {
-                roles
-                    .get_opt(&binding.role_ref.name)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|r| r.rules)
+            {
+                let name = binding.metadata.name.unwrap_or_default();
+                found.push(
+                    describe(
+                        client,
+                        "RoleBinding",
+                        name,
+                        &binding.role_ref,
+                        Some(namespace),
+                        subject,
+                    )
+                    .await,
+                );
             }
-            .unwrap_or_default();
-            found.push(BindingInfo {
-                binding: format!(
-                    "RoleBinding {namespace}/{}",
-                    binding.metadata.name.unwrap_or_default()
-                ),
-                role: if binding.role_ref.kind == "ClusterRole" {
-                    format!("ClusterRole {}", binding.role_ref.name)
-                } else {
-                    format!("Role {namespace}/{}", binding.role_ref.name)
-                },
-                subject,
-                rules: rules.iter().map(rule_text).collect(),
-            });
         }
     }
     Ok(found)

@@ -70,6 +70,40 @@ impl Lab {
         }
     }
 
+    /// Runs kubelab with `args`; once a stderr line satisfies `when`, calls `before` (to
+    /// look at what exists mid-run) and sends SIGINT. Returns the exit code, the lines
+    /// up to the trigger and the lines after it.
+    pub fn interrupt_when(
+        &self,
+        args: &[&str],
+        when: impl Fn(&str) -> bool,
+        before: impl FnOnce(&[String]),
+    ) -> (Option<i32>, Vec<String>, Vec<String>) {
+        use std::io::{BufRead, BufReader};
+        let mut child = self
+            .kubelab()
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let hit = when(&line);
+            seen.push(line);
+            if hit {
+                break;
+            }
+        }
+        before(&seen);
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+        (child.wait().unwrap().code(), seen, rest)
+    }
+
     /// Processes whose command line mentions this environment's state root: what a
     /// cluster of this test started and what must be gone after `down` or a failure.
     pub fn processes(&self) -> Vec<(u32, String)> {

@@ -2,7 +2,7 @@
 //! KUBEBUILDER_ASSETS (setup-envtest's layout, which has no kube-controller-manager, so
 //! the build cache fills the gap), else the cache controlplane/build.sh writes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::super::Error;
 use crate::versions;
@@ -53,7 +53,7 @@ impl SearchPath {
         self.dirs
             .iter()
             .map(|(dir, _)| dir.join(name))
-            .find(|path| is_executable(path))
+            .find(|path| crate::system::is_executable(path))
     }
 
     pub fn resolve(&self) -> Result<Assets, Error> {
@@ -70,7 +70,10 @@ impl SearchPath {
                     .iter()
                     .map(|(dir, why)| format!("{} ({why})", dir.display()))
                     .collect(),
-                hint: build_hint(self.dirs[0].1 == "KUBELAB_ASSETS", go_on_path()),
+                hint: build_hint(
+                    self.dirs[0].1 == "KUBELAB_ASSETS",
+                    crate::system::on_path("go").is_some(),
+                ),
             });
         }
         let get = |name: &str| self.find(name).expect("checked above");
@@ -110,19 +113,6 @@ fn build_hint(explicit: bool, have_go: bool) -> String {
             "Go is not installed, so they cannot be built here: install Go >= 1.25 (https://go.dev/dl/) and run `controlplane/build.sh` in a kubelab checkout; or {set}"
         ),
     }
-}
-
-fn go_on_path() -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| is_executable(&dir.join("go"))))
-        .unwrap_or(false)
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

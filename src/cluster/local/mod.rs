@@ -101,7 +101,7 @@ pub async fn up(options: &UpOptions, ui: &Ui) -> Result<UpOutcome, Error> {
     };
     let result = tokio::select! {
         result = startup.run(options, &assets, ui) => result,
-        _ = interrupted() => Err(Error::Interrupted),
+        _ = crate::system::interrupted() => Err(Error::Interrupted),
     };
     match result {
         Ok(record) => Ok(UpOutcome::Started(record)),
@@ -109,17 +109,6 @@ pub async fn up(options: &UpOptions, ui: &Ui) -> Result<UpOutcome, Error> {
             startup.abort().await;
             Err(e)
         }
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn interrupted() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
     }
 }
 
