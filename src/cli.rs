@@ -36,6 +36,12 @@ pub enum Command {
     Schema,
     /// List the container images the labs use (to pre-pull or load them offline).
     Images(ImagesArgs),
+    /// Why is a request allowed or denied? RBAC's answer, explained, from the cluster's
+    /// Roles and bindings (checked with the API server's own SubjectAccessReview).
+    Why(WhyArgs),
+    /// The RBAC evaluator against kube-apiserver, and its speed (for developers).
+    #[command(subcommand)]
+    Rbac(RbacCommand),
     /// Start, inspect and stop the cluster the labs run on.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -101,6 +107,81 @@ pub enum ExecMode {
     Pod,
     /// On the host, standing in for the kubelet.
     Host,
+}
+
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The user asking, e.g. system:serviceaccount:default:tokendemo or system:anonymous.
+    #[arg(long = "as", value_name = "USER")]
+    pub user: String,
+
+    /// An extra group of the user (repeatable); ServiceAccount and authenticated groups
+    /// are added as the API server adds them.
+    #[arg(long = "as-group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+
+    /// GET, POST, PUT, PATCH, DELETE or HEAD.
+    pub method: String,
+
+    /// The request path, with its query if any: /api/v1/namespaces/default/pods?watch=true
+    pub path: String,
+
+    /// The local cluster to ask, if it runs; otherwise the kubeconfig's cluster.
+    #[arg(long, env = "KUBELAB_CLUSTER", default_value = "kubelab", value_parser = parse_name)]
+    pub name: String,
+
+    /// Ask the cluster of this kubeconfig (default: KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+
+    #[arg(long, short, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RbacCommand {
+    /// Random policies and requests: the evaluator's decision vs a SubjectAccessReview
+    /// on a local control plane (started for the check if none runs).
+    Verify(VerifyArgs),
+    /// Decision time with many roles and bindings loaded: prints p50 and p99.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// How many requests to check.
+    #[arg(long, default_value_t = 10_000)]
+    pub cases: usize,
+
+    /// Requests per random policy.
+    #[arg(long, default_value_t = 250)]
+    pub per_policy: usize,
+
+    /// Seed of the generator: the same seed checks the same cases.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// The local cluster to use.
+    #[arg(long, env = "KUBELAB_CLUSTER", default_value = "kubelab", value_parser = parse_name)]
+    pub name: String,
+
+    #[arg(long, short, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Roles (and as many bindings) in the policy.
+    #[arg(long, default_value_t = 1000)]
+    pub roles: usize,
+
+    /// Decisions to time.
+    #[arg(long, default_value_t = 200_000)]
+    pub decisions: usize,
 }
 
 #[derive(Debug, Args)]

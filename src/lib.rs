@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod commands;
 pub mod images;
 pub mod probe;
+pub mod rbac;
 pub mod report;
 pub mod runner;
 pub mod scenario;

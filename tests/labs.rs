@@ -130,6 +130,31 @@ fn all_five_labs_pass_on_the_local_control_plane_and_leave_nothing_behind() {
         )
     );
 
+    // The RBAC evaluator predicted every HTTP answer, and every 403 message to the letter.
+    let mut compared = 0;
+    for probe in probes
+        .iter()
+        .filter(|p| p.kind == kubelab::scenario::ProbeKind::Http)
+    {
+        let Some(why) = &probe.observed.rbac else {
+            continue;
+        };
+        let status = probe.observed.status.unwrap();
+        if status == 401 {
+            continue; // authentication failed: authorization never ran
+        }
+        assert_eq!(why.allowed, status != 403, "{}: {why:?}", probe.name);
+        if status == 403 {
+            assert_eq!(
+                why.forbidden_message, probe.observed.message,
+                "{}",
+                probe.name
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 8, "only {compared} 403 messages compared");
+
     // The JUnit file: one testsuite per lab, one testcase per probe, no failures.
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(count(&xml, "testsuite"), 5);

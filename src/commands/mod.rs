@@ -2,6 +2,7 @@
 
 mod cluster;
 mod labs;
+mod rbac;
 mod run;
 
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Command::Lint(args) => labs::lint(&args),
         Command::Schema => labs::schema(),
         Command::Images(args) => labs::images(&args).await,
+        Command::Why(args) => rbac::why(args, &ui).await,
+        Command::Rbac(command) => rbac::run(command, &ui).await,
     }
 }
 

@@ -25,10 +25,9 @@ use tokio::sync::Mutex;
 
 use self::command::SERVICE_ACCOUNT_DIR;
 use self::host::{HostTools, PodFiles};
-use crate::report::{BindingInfo, Observed, ProbeReport};
+use crate::rbac::{Policy, Request, User};
+use crate::report::{Observed, ProbeReport};
 use crate::scenario::{Probe, ProbeKind, TokenChoice};
-
-pub use self::rbac::groups_of;
 
 /// Problems that keep a probe from running at all (not what it observes).
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +78,8 @@ pub struct ProbeContext {
     /// Each pod's token as read in the pod (None: no token mounted), for its claims.
     pod_tokens: Mutex<HashMap<String, Option<String>>>,
     /// RBAC bindings per identity, read once per step (a step may change them).
-    bindings: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Vec<BindingInfo>>>>>,
+    /// The cluster's RBAC objects, read once per step (a step may change them).
+    policy: Mutex<Arc<tokio::sync::OnceCell<Arc<Policy>>>>,
 }
 
 impl ProbeContext {
@@ -90,7 +90,7 @@ impl ProbeContext {
             namespaces,
             pod_files: Mutex::new(HashMap::new()),
             pod_tokens: Mutex::new(HashMap::new()),
-            bindings: Mutex::new(HashMap::new()),
+            policy: Mutex::default(),
         }
     }
 
@@ -104,7 +104,20 @@ impl ProbeContext {
     /// Forgets materialized files (they are deleted when the last user drops them).
     /// A new step may have changed RBAC: read bindings afresh.
     pub async fn start_step(&self) {
-        self.bindings.lock().await.clear();
+        *self.policy.lock().await = Arc::default();
+    }
+
+    /// This step's RBAC snapshot, read on first use.
+    async fn policy(&self) -> Result<Arc<Policy>, Error> {
+        let cell = self.policy.lock().await.clone();
+        cell.get_or_try_init(|| async {
+            Policy::load(&self.client)
+                .await
+                .map(Arc::new)
+                .map_err(|e| Error::Kube("reading the cluster's RBAC objects".into(), e))
+        })
+        .await
+        .cloned()
     }
 
     /// The pod's own token, read inside the pod (for its claims; never printed).
@@ -128,19 +141,6 @@ impl ProbeContext {
             .then(|| out.stdout.trim().to_string());
         self.pod_tokens.lock().await.insert(key, token.clone());
         Ok(token)
-    }
-
-    /// The bindings naming `identity`, shared by the probes of a step.
-    async fn bindings_for(
-        &self,
-        identity: &str,
-        namespaces: &[String],
-    ) -> Result<Vec<BindingInfo>, Error> {
-        let key = format!("{identity} {}", namespaces.join(","));
-        let cell = self.bindings.lock().await.entry(key).or_default().clone();
-        cell.get_or_try_init(|| rbac::bindings_for(&self.client, identity, namespaces))
-            .await
-            .cloned()
     }
 
     pub async fn clear(&self) {
@@ -191,18 +191,26 @@ pub async fn run(ctx: &ProbeContext, probe: &Probe) -> Result<ProbeReport, Error
         .namespace
         .clone()
         .unwrap_or_else(|| ctx.default_namespace().to_string());
-    let (ran, command, mut observed) = match kind {
-        ProbeKind::CanI => can_i(ctx, probe, &namespace).await?,
+    let (ran, command, mut observed, pod_name) = match kind {
+        ProbeKind::CanI => {
+            let (ran, command, observed) = can_i(ctx, probe, &namespace).await?;
+            (ran, command, observed, String::new())
+        }
         _ => from_pod(ctx, probe, kind, &namespace).await?,
     };
-    if let Some(identity) = &observed.identity
-        && identity != "system:anonymous"
-    {
+    if let Some(identity) = &observed.identity {
+        let policy = ctx.policy().await?;
         let mut namespaces = ctx.namespaces.clone();
         if !namespaces.contains(&namespace) {
             namespaces.push(namespace.clone());
         }
-        observed.bindings = ctx.bindings_for(identity, &namespaces).await?;
+        if identity != "system:anonymous" {
+            observed.bindings =
+                rbac::bindings_naming(&policy, &User::authenticated_as(identity, &[]), &namespaces);
+        }
+        if let Some(request) = rbac_request(probe, &pod_name, &namespace) {
+            observed.rbac = Some(rbac::why(&policy, identity, &request));
+        }
     }
     observed.body = token::redact(&observed.body);
     observed.message = observed.message.map(|m| token::redact(&m));
@@ -220,6 +228,32 @@ pub async fn run(ctx: &ProbeContext, probe: &Probe) -> Result<ProbeReport, Error
         observed,
         failures,
         duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// The API request a probe makes, for the RBAC evaluator: an http probe's method and
+/// path (with the pod's name and namespace put in), or a can-i probe's attributes.
+fn rbac_request(probe: &Probe, pod: &str, namespace: &str) -> Option<Request> {
+    if let Some(http) = &probe.http {
+        let path = command::expand(&http.path, pod, namespace);
+        let query = http
+            .query
+            .as_deref()
+            .map(|q| command::expand(q, pod, namespace))
+            .unwrap_or_default();
+        return Some(Request::from_http(&http.method, &path, &query));
+    }
+    let can_i = probe.can_i.as_ref()?;
+    Some(Request::Resource {
+        verb: can_i.verb.clone(),
+        group: can_i.group.clone(),
+        resource: can_i.resource.clone(),
+        subresource: can_i.subresource.clone().unwrap_or_default(),
+        name: can_i.name.clone().unwrap_or_default(),
+        namespace: can_i
+            .namespace
+            .clone()
+            .unwrap_or_else(|| namespace.to_string()),
     })
 }
 
@@ -285,7 +319,7 @@ async fn from_pod(
     probe: &Probe,
     kind: ProbeKind,
     namespace: &str,
-) -> Result<(String, String, Observed), Error> {
+) -> Result<(String, String, Observed, String), Error> {
     let reference = probe.pod.as_deref().unwrap_or_default();
     let pod = ctx.resolve_pod(reference, namespace).await?;
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
@@ -294,7 +328,7 @@ async fn from_pod(
         Execution::Host(tools) => on_host::probe(ctx, tools, probe, kind, &pod).await?,
         Execution::InPod => in_pod::probe(ctx, probe, kind, &pod).await?,
     };
-    Ok((ran, command, observed))
+    Ok((ran, command, observed, pod_name))
 }
 
 /// What curl printed (body, then the status marker and code) as an observation;
@@ -353,7 +387,7 @@ async fn can_i(
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(can_i.user.clone()),
-            groups: Some(groups_of(&can_i.user)),
+            groups: Some(User::authenticated_as(&can_i.user, &[]).groups),
             resource_attributes: Some(ResourceAttributes {
                 verb: Some(can_i.verb.clone()),
                 resource: Some(can_i.resource.clone()),

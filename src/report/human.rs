@@ -57,6 +57,9 @@ pub fn probe_line(prefix: &str, probe: &ProbeReport) -> String {
         for failure in &probe.failures {
             line.push_str(&format!("\n{prefix}       {failure}"));
         }
+        if let Some(rbac) = &probe.observed.rbac {
+            line.push_str(&format!("\n{prefix}       rbac: {}", rbac.summary));
+        }
         let body: String = probe.observed.body.chars().take(600).collect();
         if !body.trim().is_empty() {
             line.push_str(&format!(

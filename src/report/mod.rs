@@ -109,6 +109,10 @@ pub struct Observed {
     /// The RBAC bindings that name the identity (directly or through its groups).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bindings: Vec<BindingInfo>,
+    /// What the RBAC evaluator says about the request, from the cluster's RBAC objects:
+    /// why it is allowed or denied, and the 403 message it predicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rbac: Option<crate::rbac::Why>,
     /// Something kept the probe from observing (curl could not connect, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
