@@ -392,7 +392,9 @@ pub fn case(rng: &mut Rng, policy: &GeneratedPolicy) -> (User, Request) {
         "Group" if subject.name.starts_with("system:serviceaccounts") => {
             User::authenticated_as(&format!("system:serviceaccount:{}:sa1", namespaces[0]), &[])
         }
-        "Group" => User::authenticated_as(rng.pick::<&str>(USERS), std::slice::from_ref(&subject.name)),
+        "Group" => {
+            User::authenticated_as(rng.pick::<&str>(USERS), std::slice::from_ref(&subject.name))
+        }
         _ => {
             let sa_namespace = subject
                 .namespace
