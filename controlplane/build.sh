@@ -5,7 +5,7 @@
 #   controlplane/build.sh [--print-dir] [COMPONENT...]
 #
 # COMPONENT: etcd kube-apiserver kube-controller-manager kubectl kind (the default set),
-# kube-scheduler kube-proxy kubelet, or "all". Environment: KUBELAB_CACHE (default
+# kube-scheduler kube-proxy kubelet coredns (for --node), or "all". Environment: KUBELAB_CACHE (default
 # ${XDG_CACHE_HOME:-~/.cache}/kubelab), GOFLAGS/GOPROXY as usual for Go.
 set -euo pipefail
 
@@ -22,8 +22,9 @@ for arg in "$@"; do
   case "$arg" in
     --print-dir) print_dir=true ;;
     -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    all) components+=(etcd kube-apiserver kube-controller-manager kubectl kube-scheduler kube-proxy kubelet kind) ;;
-    etcd|kube-apiserver|kube-controller-manager|kubectl|kube-scheduler|kube-proxy|kubelet|kind) components+=("$arg") ;;
+    all) components+=(etcd kube-apiserver kube-controller-manager kubectl kube-scheduler kube-proxy kubelet kind coredns) ;;
+    node) components+=(kube-scheduler kube-proxy kubelet coredns) ;;
+    etcd|kube-apiserver|kube-controller-manager|kubectl|kube-scheduler|kube-proxy|kubelet|kind|coredns) components+=("$arg") ;;
     *) echo "build.sh: unknown component or flag '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +38,7 @@ check_pin() { # module file, module path, version
 check_pin "$here/kubernetes/go.mod" k8s.io/kubernetes "$KUBERNETES_VERSION"
 check_pin "$here/etcd/go.mod" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 check_pin "$here/kind/go.mod" sigs.k8s.io/kind "$KIND_VERSION"
+check_pin "$here/coredns/go.mod" github.com/coredns/coredns "$COREDNS_VERSION"
 
 mkdir -p "$out"
 # Half-built output of an interrupted or failed build goes away with this script.
@@ -57,6 +59,8 @@ for c in "${components[@]}"; do
       own_module+=("etcd|$ETCD_VERSION|etcd|go.etcd.io/etcd/server/v3|-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION") ;;
     kind) stamp_ok kind "$KIND_VERSION" ||
       own_module+=("kind|$KIND_VERSION|kind|sigs.k8s.io/kind|") ;;
+    coredns) stamp_ok coredns "$COREDNS_VERSION" ||
+      own_module+=("coredns|$COREDNS_VERSION|coredns|github.com/coredns/coredns|") ;;
     *) stamp_ok "$c" "$KUBERNETES_VERSION" || kube_pkgs+=("k8s.io/kubernetes/cmd/$c") ;;
   esac
 done

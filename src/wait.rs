@@ -45,6 +45,7 @@ pub async fn wait(
         .and_then(|t| crate::cli::parse_duration(t).ok())
         .unwrap_or(DEFAULT_TIMEOUT);
     let want_ready = wait.until == WaitUntil::Ready && runs_pods;
+    let want_running = wait.until == WaitUntil::Running && runs_pods;
     let deadline = Instant::now() + timeout;
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let what = match (&wait.pod, &wait.deployment) {
@@ -67,7 +68,9 @@ pub async fn wait(
             }
             (None, None) => unreachable!(),
         };
-        let done = !current.is_empty() && (!want_ready || current.iter().all(is_ready));
+        let done = !current.is_empty()
+            && (!want_ready || current.iter().all(is_ready))
+            && (!want_running || current.iter().all(is_running));
         if done {
             let names: Vec<String> = current
                 .iter()
@@ -75,6 +78,8 @@ pub async fn wait(
                 .collect();
             return Ok(if want_ready {
                 format!("{what} ready ({})", names.join(", "))
+            } else if want_running {
+                format!("{what} running ({})", names.join(", "))
             } else if runs_pods {
                 format!("{what} created ({})", names.join(", "))
             } else {
@@ -102,7 +107,13 @@ pub async fn wait(
             };
             return Err(Error::Timeout {
                 what,
-                until: if want_ready { "ready" } else { "created" },
+                until: if want_ready {
+                    "ready"
+                } else if want_running {
+                    "running"
+                } else {
+                    "created"
+                },
                 timeout,
                 state: format!("{state}{events}"),
             });
@@ -140,6 +151,10 @@ async fn warning_events(client: &kube::Client, pod: &Pod) -> String {
     } else {
         format!("; events: {}", recent.join(" | "))
     }
+}
+
+fn is_running(pod: &Pod) -> bool {
+    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
 }
 
 fn is_ready(pod: &Pod) -> bool {

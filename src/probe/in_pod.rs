@@ -29,9 +29,15 @@ pub async fn probe(
 ) -> Result<(String, Observed), Error> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
+    let container = probe.container.clone();
     let run = |command: Vec<String>| {
-        let (client, namespace, name) = (ctx.client.clone(), namespace.clone(), name.clone());
-        async move { exec::run(&client, &namespace, &name, None, &command).await }
+        let (client, namespace, name, container) = (
+            ctx.client.clone(),
+            namespace.clone(),
+            name.clone(),
+            container.clone(),
+        );
+        async move { exec::run(&client, &namespace, &name, container.as_deref(), &command).await }
     };
     match kind {
         ProbeKind::Http => {
@@ -46,7 +52,7 @@ pub async fn probe(
             }
             let out = run(sh(script)).await?;
             let mut observed = observe_curl(&out.stdout, &out.stderr, out.exit_code);
-            let pod_token = ctx.token_in_pod(pod).await?;
+            let pod_token = ctx.token_in_pod(pod, probe.container.as_deref()).await?;
             http_identity(&mut observed, http, pod, pod_token.as_deref());
             Ok((shown, observed))
         }
@@ -62,7 +68,7 @@ pub async fn probe(
                     .collect()
             };
             let out = run(command).await?;
-            let pod_token = ctx.token_in_pod(pod).await?;
+            let pod_token = ctx.token_in_pod(pod, probe.container.as_deref()).await?;
             let observed = Observed {
                 exit_code: Some(out.exit_code),
                 body: format!("{}{}", out.stdout, out.stderr),
@@ -86,7 +92,7 @@ pub async fn probe(
                 }
             };
             let token = if exists && path.ends_with("/token") {
-                ctx.token_in_pod(pod).await?
+                ctx.token_in_pod(pod, probe.container.as_deref()).await?
             } else {
                 None
             };
@@ -98,7 +104,7 @@ pub async fn probe(
             Ok((format!("ls {path}"), observed))
         }
         ProbeKind::Logs => {
-            let container = probe.logs.as_ref().and_then(|l| l.container.clone());
+            let container = probe.container.clone();
             let wanted = probe.expect.output_contains.clone().unwrap_or_default();
             let body = logs_containing(ctx, &namespace, &name, container, &wanted).await?;
             let observed = Observed {
@@ -106,7 +112,11 @@ pub async fn probe(
                 identity: Some(service_account_user(pod)),
                 ..Default::default()
             };
-            Ok((format!("kubectl logs -n {namespace} {name}"), observed))
+            let shown = match &probe.container {
+                Some(container) => format!("kubectl logs -n {namespace} {name} -c {container}"),
+                None => format!("kubectl logs -n {namespace} {name}"),
+            };
+            Ok((shown, observed))
         }
         ProbeKind::CanI => unreachable!("can-i does not run from a pod"),
     }

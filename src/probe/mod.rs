@@ -121,8 +121,16 @@ impl ProbeContext {
     }
 
     /// The pod's own token, read inside the pod (for its claims; never printed).
-    async fn token_in_pod(&self, pod: &Pod) -> Result<Option<String>, Error> {
-        let key = pod.metadata.uid.clone().unwrap_or_default();
+    async fn token_in_pod(
+        &self,
+        pod: &Pod,
+        container: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        let key = format!(
+            "{}/{}",
+            pod.metadata.uid.clone().unwrap_or_default(),
+            container.unwrap_or("")
+        );
         if let Some(token) = self.pod_tokens.lock().await.get(&key) {
             return Ok(token.clone());
         }

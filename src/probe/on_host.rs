@@ -19,7 +19,7 @@ pub async fn probe(
 ) -> Result<(String, Observed), Error> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    let container = probe.logs.as_ref().and_then(|l| l.container.as_deref());
+    let container = probe.container.as_deref();
     let files = ctx.files_for(pod, container).await?;
     match kind {
         ProbeKind::Http => {

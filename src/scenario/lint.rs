@@ -467,6 +467,10 @@ fn check_probe_target(
             format!("{field}.pod"),
             "a can-i probe asks the API server directly: it takes no pod",
         ),
+        (None, false) if probe.container.is_some() => lint.problem(
+            format!("{field}.container"),
+            "a can-i probe asks the API server directly: it takes no container",
+        ),
         (Some(pod), true) => {
             let known = match pod.strip_prefix("deployment/") {
                 Some(deployment) => Created::has(&created.deployments, namespace, deployment),

@@ -76,6 +76,8 @@ pub struct Wait {
 pub enum WaitUntil {
     /// The object exists (its pods, for a Deployment) with everything admission added.
     Created,
+    /// Running (some container started) where a node runs pods; created, where none does.
+    Running,
     /// Running and Ready where a node runs pods; created, where none does.
     #[default]
     Ready,
@@ -96,6 +98,9 @@ pub struct Probe {
     /// The pod's namespace; defaults to the lab's first namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The container the probe runs in (or whose log it reads); defaults to the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpProbe>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,11 +185,7 @@ pub struct CanIProbe {
 /// The logs of the probe's pod (or of a pod of `deployment/<name>`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct LogsProbe {
-    /// The container (defaults to the pod's first).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-}
+pub struct LogsProbe {}
 
 /// What the probe must observe. Which fields apply depends on the probe's kind.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
