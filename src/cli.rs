@@ -291,6 +291,11 @@ pub struct UpArgs {
     #[arg(long, value_enum, env = "KUBELAB_PROVIDER", default_value_t = Provider::Auto)]
     pub provider: Provider,
 
+    /// local: give the cluster a real node (kubelet, containerd, kube-proxy, CoreDNS), so
+    /// lab pods run and probes exec in them. Linux and root only.
+    #[arg(long)]
+    pub node: bool,
+
     /// kind: the node image, e.g. kindest/node:v1.35.0 (default: kind's own).
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,

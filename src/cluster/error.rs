@@ -74,6 +74,9 @@ pub enum Error {
     #[error("kubeconfig: {0}")]
     Kubeconfig(String),
 
+    #[error("local node: {0}")]
+    Node(String),
+
     #[error("the kind provider cannot run here: {missing}\n  hint: {how}")]
     KindUnavailable { missing: String, how: String },
 

@@ -71,6 +71,7 @@ async fn local_up(args: UpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         apiserver_port: args.port,
         extra_apiserver_args: args.apiserver_args,
         extra_controller_manager_args: args.controller_manager_args,
+        node: args.node,
     };
     let record = match local::up(&options, ui).await? {
         UpOutcome::Started(record) => record,
@@ -94,12 +95,13 @@ async fn local_up(args: UpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
 }
 
 async fn kind_up(args: UpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
-    if args.port.is_some()
+    if args.node
+        || args.port.is_some()
         || !args.apiserver_args.is_empty()
         || !args.controller_manager_args.is_empty()
     {
         return Err(AppError::Usage(
-            "--port, --apiserver-arg and --controller-manager-arg are for --provider local; for kind, put them in a kind config (--config)".into(),
+            "--node, --port, --apiserver-arg and --controller-manager-arg are for --provider local; for kind, put them in a kind config (--config)".into(),
         ));
     }
     let tools = kind::detect().await?;

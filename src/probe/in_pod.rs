@@ -21,6 +21,46 @@ fn sh(script: String) -> Vec<String> {
     vec!["sh".into(), "-c".into(), script]
 }
 
+/// How long a probe waits for its container to run (it may still be starting, or
+/// restarting after a rollout).
+const CONTAINER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits until `container` of the pod is running: exec needs a live process.
+async fn container_running(
+    ctx: &ProbeContext,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> Result<(), Error> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let deadline = Instant::now() + CONTAINER_TIMEOUT;
+    loop {
+        let current = pods
+            .get(pod)
+            .await
+            .map_err(|e| Error::Kube(format!("reading pod {namespace}/{pod}"), e))?;
+        let running = current
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .any(|s| {
+                s.name == container && s.state.as_ref().is_some_and(|st| st.running.is_some())
+            });
+        if running {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Pod(format!(
+                "container {container} of pod {namespace}/{pod} is not running after {CONTAINER_TIMEOUT:?}: {}",
+                crate::wait::describe_state(&current)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 pub async fn probe(
     ctx: &ProbeContext,
     probe: &Probe,
@@ -29,7 +69,19 @@ pub async fn probe(
 ) -> Result<(String, Observed), Error> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let container = probe.container.clone();
+    // Like kubectl: the named container, else the first.
+    let container = probe.container.clone().or_else(|| {
+        pod.spec
+            .as_ref()
+            .and_then(|s| s.containers.first())
+            .map(|c| c.name.clone())
+    });
+    let token_mounted = super::mounts_token(pod, container.as_deref());
+    if kind != ProbeKind::Logs
+        && let Some(container) = &container
+    {
+        container_running(ctx, &namespace, &name, container).await?;
+    }
     let run = |command: Vec<String>| {
         let (client, namespace, name, container) = (
             ctx.client.clone(),
@@ -52,8 +104,14 @@ pub async fn probe(
             }
             let out = run(sh(script)).await?;
             let mut observed = observe_curl(&out.stdout, &out.stderr, out.exit_code);
-            let pod_token = ctx.token_in_pod(pod, probe.container.as_deref()).await?;
-            http_identity(&mut observed, http, pod, pod_token.as_deref());
+            let pod_token = ctx.token_in_pod(pod, container.as_deref()).await?;
+            http_identity(
+                &mut observed,
+                http,
+                pod,
+                token_mounted,
+                pod_token.as_deref(),
+            );
             Ok((shown, observed))
         }
         ProbeKind::Kubectl => {
@@ -68,11 +126,11 @@ pub async fn probe(
                     .collect()
             };
             let out = run(command).await?;
-            let pod_token = ctx.token_in_pod(pod, probe.container.as_deref()).await?;
+            let pod_token = ctx.token_in_pod(pod, container.as_deref()).await?;
             let observed = Observed {
                 exit_code: Some(out.exit_code),
                 body: format!("{}{}", out.stdout, out.stderr),
-                identity: pod_token.as_ref().map(|_| service_account_user(pod)),
+                identity: token_mounted.then(|| service_account_user(pod)),
                 token: pod_token.as_deref().map(token::info),
                 ..Default::default()
             };
@@ -92,7 +150,7 @@ pub async fn probe(
                 }
             };
             let token = if exists && path.ends_with("/token") {
-                ctx.token_in_pod(pod, probe.container.as_deref()).await?
+                ctx.token_in_pod(pod, container.as_deref()).await?
             } else {
                 None
             };
@@ -104,9 +162,8 @@ pub async fn probe(
             Ok((format!("ls {path}"), observed))
         }
         ProbeKind::Logs => {
-            let container = probe.container.clone();
             let wanted = probe.expect.output_contains.clone().unwrap_or_default();
-            let body = logs_containing(ctx, &namespace, &name, container, &wanted).await?;
+            let body = logs_containing(ctx, &namespace, &name, container.clone(), &wanted).await?;
             let observed = Observed {
                 body,
                 identity: Some(service_account_user(pod)),

@@ -137,16 +137,20 @@ impl ProbeContext {
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let path = format!("{SERVICE_ACCOUNT_DIR}/token");
+        // Best effort, for the claims only: an image without `cat` (a distroless one)
+        // still has its token; who the pod is comes from its spec.
         let out = exec::run(
             &self.client,
             &namespace,
             &name,
-            None,
+            container,
             &["cat".to_string(), path],
         )
-        .await?;
-        let token = (out.exit_code == 0 && !out.stdout.trim().is_empty())
-            .then(|| out.stdout.trim().to_string());
+        .await;
+        let token = out
+            .ok()
+            .filter(|out| out.exit_code == 0 && !out.stdout.trim().is_empty())
+            .map(|out| out.stdout.trim().to_string());
         self.pod_tokens.lock().await.insert(key, token.clone());
         Ok(token)
     }
@@ -311,6 +315,37 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}… ({} bytes in all)", &text[..cut], text.len())
 }
 
+/// Whether the container mounts a volume with a ServiceAccount token (what admission
+/// injects, unless automount is off), i.e. whether it authenticates as the pod's SA.
+fn mounts_token(pod: &Pod, container: Option<&str>) -> bool {
+    let Some(spec) = &pod.spec else { return false };
+    let Some(chosen) = (match container {
+        Some(name) => spec.containers.iter().find(|c| c.name == name),
+        None => spec.containers.first(),
+    }) else {
+        return false;
+    };
+    let token_volumes: Vec<&str> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter(|v| {
+            v.projected.as_ref().is_some_and(|p| {
+                p.sources
+                    .iter()
+                    .flatten()
+                    .any(|s| s.service_account_token.is_some())
+            })
+        })
+        .map(|v| v.name.as_str())
+        .collect();
+    chosen
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| token_volumes.contains(&m.name.as_str()))
+}
+
 fn service_account_user(pod: &Pod) -> String {
     format!(
         "system:serviceaccount:{}:{}",
@@ -362,19 +397,22 @@ fn observe_curl(stdout: &str, stderr: &str, exit_code: i32) -> Observed {
     observed
 }
 
-/// Who an http probe's request is made as, and the token shown for it.
+/// Who an http probe's request is made as, and the token shown for it. `mounted`: the
+/// container has a token (else `$(cat token)` is empty: anonymous); `token`: the token
+/// itself when it could be read, for its claims.
 fn http_identity(
     observed: &mut Observed,
     http: &crate::scenario::HttpProbe,
     pod: &Pod,
+    mounted: bool,
     token: Option<&str>,
 ) {
-    match (http.token, token) {
-        (TokenChoice::Pod, Some(token)) => {
+    match (http.token, mounted) {
+        (TokenChoice::Pod, true) => {
             observed.identity = Some(service_account_user(pod));
-            observed.token = Some(token::info(token));
+            observed.token = token.map(token::info);
         }
-        (TokenChoice::Pod, None) | (TokenChoice::None, _) => {
+        (TokenChoice::Pod, false) | (TokenChoice::None, _) => {
             observed.identity = Some("system:anonymous".into())
         }
         (TokenChoice::Invalid, _) => {}

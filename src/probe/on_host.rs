@@ -26,7 +26,13 @@ pub async fn probe(
             let http = probe.http.as_ref().expect("kind http");
             let out = host::curl(tools, &files, http).await?;
             let mut observed = observe_curl(&out.stdout, &out.stderr, out.exit_code);
-            http_identity(&mut observed, http, pod, files.token.as_deref());
+            http_identity(
+                &mut observed,
+                http,
+                pod,
+                files.token.is_some(),
+                files.token.as_deref(),
+            );
             Ok((command::curl_in_pod(http), observed))
         }
         ProbeKind::Kubectl => {

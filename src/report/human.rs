@@ -27,7 +27,12 @@ pub fn observed_summary(probe: &ProbeReport) -> String {
             (None, _, Some(error)) => error.clone(),
             (None, _, None) => "no response".into(),
         },
-        ProbeKind::Kubectl | ProbeKind::Logs => format!("exit {}", o.exit_code.unwrap_or(-1)),
+        ProbeKind::Kubectl => format!("exit {}", o.exit_code.unwrap_or(-1)),
+        // On the host a log is the container's command run once: it has an exit code.
+        ProbeKind::Logs => match o.exit_code {
+            Some(code) => format!("exit {code}"),
+            None => format!("{} log lines", o.body.lines().count()),
+        },
         ProbeKind::File => match o.exists {
             Some(true) => "exists".into(),
             _ => "does not exist".into(),

@@ -86,14 +86,30 @@ impl SearchPath {
     }
 }
 
-/// ~/.cache/kubelab/bin/<kubernetes version>, as controlplane/build.sh writes it.
-pub fn cache_bin_dir() -> PathBuf {
-    let cache = std::env::var_os("KUBELAB_CACHE")
+fn cache_root() -> PathBuf {
+    std::env::var_os("KUBELAB_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("kubelab")))
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/kubelab")))
-        .unwrap_or_else(|| PathBuf::from(".cache/kubelab"));
-    cache.join("bin").join(versions::KUBERNETES)
+        .unwrap_or_else(|| PathBuf::from(".cache/kubelab"))
+}
+
+/// ~/.cache/kubelab/images/<kubernetes version>, as controlplane/images.sh writes it.
+pub fn images_dir() -> PathBuf {
+    cache_root().join("images").join(versions::KUBERNETES)
+}
+
+/// Where the node binaries are: KUBELAB_ASSETS when set, else the build cache.
+pub fn node_bin_dir() -> PathBuf {
+    std::env::var_os("KUBELAB_ASSETS")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(cache_bin_dir)
+}
+
+/// ~/.cache/kubelab/bin/<kubernetes version>, as controlplane/build.sh writes it.
+pub fn cache_bin_dir() -> PathBuf {
+    cache_root().join("bin").join(versions::KUBERNETES)
 }
 
 fn build_hint(explicit: bool, have_go: bool) -> String {

@@ -50,8 +50,10 @@ pub fn etcd_args(state: &StateDir, ports: &Ports) -> Vec<String> {
     ]
 }
 
-pub fn apiserver_args(state: &StateDir, pki: &PkiFiles, ports: &Ports) -> Vec<String> {
-    vec![
+/// `node`: a local node runs, so the API server listens on the node address, reconciles
+/// the `kubernetes` Service's endpoints to it, and authorizes kubelets (Node, RBAC).
+pub fn apiserver_args(state: &StateDir, pki: &PkiFiles, ports: &Ports, node: bool) -> Vec<String> {
+    let mut args = vec![
         flag(
             "etcd-servers",
             format!("http://127.0.0.1:{}", ports.etcd_client),
@@ -82,10 +84,52 @@ pub fn apiserver_args(state: &StateDir, pki: &PkiFiles, ports: &Ports) -> Vec<St
         flag("endpoint-reconciler-type", "none"),
         flag("allow-privileged", "true"),
         flag("profiling", "false"),
-    ]
+    ];
+    if node {
+        let address = super::node::NODE_IP.to_string();
+        let replace = |args: &mut Vec<String>, name: &str, value: &str| {
+            args.retain(|a| !a.starts_with(&format!("--{name}=")));
+            args.push(flag(name, value));
+        };
+        replace(&mut args, "bind-address", &address);
+        replace(&mut args, "advertise-address", &address);
+        replace(&mut args, "authorization-mode", "Node,RBAC");
+        args.retain(|a| !a.starts_with("--endpoint-reconciler-type="));
+        args.extend([
+            flag("enable-admission-plugins", "NodeRestriction"),
+            flag(
+                "kubelet-client-certificate",
+                path(&pki.apiserver_kubelet_client_cert),
+            ),
+            flag(
+                "kubelet-client-key",
+                path(&pki.apiserver_kubelet_client_key),
+            ),
+            flag("kubelet-certificate-authority", path(&pki.ca_cert)),
+            flag("kubelet-preferred-address-types", "InternalIP"),
+        ]);
+    }
+    args
 }
 
-pub fn controller_manager_args(state: &StateDir, pki: &PkiFiles, ports: &Ports) -> Vec<String> {
+/// What a node adds to the controllers: the node lifecycle (it lifts the not-ready
+/// taint) and the EndpointSlices kube-proxy reads.
+pub const NODE_CONTROLLERS: &[&str] = &[
+    "node-lifecycle-controller",
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
+];
+
+pub fn controller_manager_args(
+    state: &StateDir,
+    pki: &PkiFiles,
+    ports: &Ports,
+    node: bool,
+) -> Vec<String> {
+    let mut controllers = CONTROLLERS.to_vec();
+    if node {
+        controllers.extend(NODE_CONTROLLERS);
+    }
     let kubeconfig = path(&state.controller_manager_kubeconfig());
     vec![
         flag("kubeconfig", &kubeconfig),
@@ -97,7 +141,7 @@ pub fn controller_manager_args(state: &StateDir, pki: &PkiFiles, ports: &Ports) 
         // Each controller acts as its own ServiceAccount in kube-system, as in kubeadm.
         flag("use-service-account-credentials", "true"),
         flag("root-ca-file", path(&pki.ca_cert)),
-        flag("controllers", CONTROLLERS.join(",")),
+        flag("controllers", controllers.join(",")),
         flag("profiling", "false"),
     ]
 }
@@ -128,7 +172,7 @@ mod tests {
     #[test]
     fn the_apiserver_keeps_serviceaccount_admission_and_uses_rbac() {
         let (state, pki, ports) = fixture();
-        let args = apiserver_args(&state, &pki, &ports);
+        let args = apiserver_args(&state, &pki, &ports, false);
         assert_eq!(value(&args, "authorization-mode"), "RBAC");
         assert!(
             !args
@@ -141,6 +185,28 @@ mod tests {
         assert_eq!(
             value(&args, "service-account-signing-key-file"),
             "/state/c1/pki/sa.key"
+        );
+    }
+
+    #[test]
+    fn with_a_node_the_apiserver_serves_the_node_address_and_authorizes_kubelets() {
+        let (state, pki, ports) = fixture();
+        let args = apiserver_args(&state, &pki, &ports, true);
+        assert_eq!(value(&args, "bind-address"), "10.77.0.1");
+        assert_eq!(value(&args, "advertise-address"), "10.77.0.1");
+        assert_eq!(value(&args, "authorization-mode"), "Node,RBAC");
+        assert_eq!(value(&args, "enable-admission-plugins"), "NodeRestriction");
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.starts_with("--endpoint-reconciler-type")),
+            "the kubernetes Service needs its endpoints"
+        );
+        assert_eq!(
+            args.iter()
+                .filter(|a| a.starts_with("--bind-address="))
+                .count(),
+            1
         );
     }
 
@@ -168,7 +234,7 @@ mod tests {
     #[test]
     fn the_controller_manager_runs_the_controllers_the_labs_need() {
         let (state, pki, ports) = fixture();
-        let args = controller_manager_args(&state, &pki, &ports);
+        let args = controller_manager_args(&state, &pki, &ports, false);
         let controllers: Vec<&str> = value(&args, "controllers").split(',').collect();
         for needed in [
             "serviceaccount-controller",

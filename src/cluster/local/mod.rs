@@ -6,6 +6,7 @@
 mod assets;
 mod components;
 mod lock;
+pub mod node;
 mod pki;
 mod ports;
 mod process;
@@ -37,6 +38,8 @@ pub struct UpOptions {
     pub apiserver_port: Option<u16>,
     pub extra_apiserver_args: Vec<String>,
     pub extra_controller_manager_args: Vec<String>,
+    /// Give the cluster a real node (kubelet, containerd, kube-proxy, CoreDNS).
+    pub node: bool,
 }
 
 pub enum UpOutcome {
@@ -68,6 +71,7 @@ impl UpOptions {
             apiserver_port: None,
             extra_apiserver_args: Vec::new(),
             extra_controller_manager_args: Vec::new(),
+            node: false,
         }
     }
 }
@@ -86,7 +90,7 @@ pub async fn up(options: &UpOptions, ui: &Ui) -> Result<UpOutcome, Error> {
             options.name,
             state.dir.display()
         ));
-        process::stop_all(&record.processes, STOP_GRACE).await;
+        teardown(&state, &record).await;
     }
     state.remove()?;
 
@@ -94,13 +98,20 @@ pub async fn up(options: &UpOptions, ui: &Ui) -> Result<UpOutcome, Error> {
     if let Some(port) = options.apiserver_port {
         ports::ensure_free(port, "--port")?;
     }
+    let node_tools = match options.node {
+        true => Some(node::preflight::check(
+            &assets::node_bin_dir(),
+            &assets::images_dir(),
+        )?),
+        false => None,
+    };
 
     let mut startup = Startup {
         state: state.clone(),
         started: Vec::new(),
     };
     let result = tokio::select! {
-        result = startup.run(options, &assets, ui) => result,
+        result = startup.run(options, &assets, node_tools.as_ref(), ui) => result,
         _ = crate::system::interrupted() => Err(Error::Interrupted),
     };
     match result {
@@ -110,6 +121,45 @@ pub async fn up(options: &UpOptions, ui: &Ui) -> Result<UpOutcome, Error> {
             Err(e)
         }
     }
+}
+
+/// The node's components, in start order.
+const NODE_COMPONENTS: &[&str] = &[
+    "containerd",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "coredns",
+];
+
+/// Stops what a record names and removes what a node added to the machine; returns the
+/// components that needed SIGKILL. With a node: pods are deleted first (the kubelet
+/// tears their containers and networks down), then the node components stop, leftover
+/// containers are killed while containerd still runs, then the rest stops, then the
+/// machine is cleaned.
+async fn teardown(state: &StateDir, record: &ClusterRecord) -> Vec<String> {
+    let Some(node_record) = &record.node else {
+        return process::stop_all(&record.processes, STOP_GRACE).await;
+    };
+    let ctr = crate::system::on_path("ctr").unwrap_or_else(|| "ctr".into());
+    let apiserver_runs = record
+        .processes
+        .iter()
+        .any(|p| p.component == "kube-apiserver" && p.is_running());
+    let client = match apiserver_runs {
+        true => kubeconfig::client(&state.kubeconfig()).await.ok(),
+        false => None,
+    };
+    node::drain(client.as_ref(), &ctr, &node_record.containerd_socket).await;
+    let (node_processes, rest): (Vec<ProcessRecord>, Vec<ProcessRecord>) =
+        record.processes.iter().cloned().partition(|p| {
+            NODE_COMPONENTS.contains(&p.component.as_str()) && p.component != "containerd"
+        });
+    let mut killed = process::stop_all(&node_processes, STOP_GRACE).await;
+    node::kill_tasks(&ctr, &node_record.containerd_socket);
+    killed.extend(process::stop_all(&rest, STOP_GRACE).await);
+    node::clean_host(node_record);
+    killed
 }
 
 async fn is_healthy(state: &StateDir, record: &ClusterRecord) -> bool {
@@ -137,6 +187,7 @@ impl Startup {
         &mut self,
         options: &UpOptions,
         assets: &Assets,
+        node_tools: Option<&node::preflight::NodeTools>,
         ui: &Ui,
     ) -> Result<ClusterRecord, Error> {
         let began = Instant::now();
@@ -145,17 +196,36 @@ impl Startup {
 
         let step = ui.step("writing certificates and kubeconfigs");
         state.create()?;
-        let free = ports::pick_free(4)?;
+        let free = ports::pick_free(10)?;
         let ports = Ports {
             etcd_client: free[0],
             etcd_peer: free[1],
             apiserver: options.apiserver_port.unwrap_or(free[2]),
             controller_manager: free[3],
         };
-        let server = format!("https://127.0.0.1:{}", ports.apiserver);
-        let pki = Pki::generate(components::SERVICE_IP)?;
-        let files = pki.write(&state.pki())?;
-        write_kubeconfigs(&state, &pki, &server, &options.name)?;
+        let node_layout = node::NodeLayout::new(&state.dir);
+        let node_record = node_tools.map(|tools| node::NodeRecord {
+            dir: node_layout.dir.clone(),
+            containerd_socket: node_layout.containerd_socket(),
+            netns_before: node::host::netns_names(),
+            kube_proxy: tools.kube_proxy.clone(),
+            kube_proxy_config: node_layout.file("kube-proxy.yaml"),
+            ports: node::NodePorts {
+                kubelet: free[4],
+                kubelet_healthz: free[5],
+                scheduler: free[6],
+                kube_proxy_healthz: free[7],
+                kube_proxy_metrics: free[8],
+                coredns_ready: free[9],
+            },
+        });
+        // With a node the API server listens on the node address: pods reach it there.
+        let host = if node_tools.is_some() {
+            node::NODE_IP.to_string()
+        } else {
+            "127.0.0.1".to_string()
+        };
+        let server = format!("https://{host}:{}", ports.apiserver);
         let mut record = ClusterRecord {
             name: options.name.clone(),
             phase: Phase::Starting,
@@ -165,8 +235,18 @@ impl Startup {
             ports: ports.clone(),
             processes: Vec::new(),
             kubectl: assets.kubectl.clone(),
+            node: node_record.clone(),
         };
+        // Recorded before the machine changes, so that a failure can undo it.
         state.write_record(&record)?;
+        if node_tools.is_some() {
+            node::host::add_node_address()?;
+            node::host::add_guard()?;
+        }
+        let node_ip = node_tools.map(|_| std::net::IpAddr::V4(node::NODE_IP));
+        let pki = Pki::generate(components::SERVICE_IP, node_ip)?;
+        let files = pki.write(&state.pki())?;
+        write_kubeconfigs(&state, &pki, &server, &options.name)?;
         step.done(format!(
             "certificates and kubeconfigs written to {}",
             state.dir.display()
@@ -188,7 +268,7 @@ impl Startup {
         ));
 
         let step = ui.step("starting kube-apiserver");
-        let mut args = components::apiserver_args(&state, &files, &ports);
+        let mut args = components::apiserver_args(&state, &files, &ports, node_tools.is_some());
         args.extend(options.extra_apiserver_args.iter().cloned());
         self.start(&mut record, "kube-apiserver", &assets.kube_apiserver, args)?;
         let client = kubeconfig::client(&state.kubeconfig()).await?;
@@ -211,7 +291,8 @@ impl Startup {
         ));
 
         let step = ui.step("starting kube-controller-manager");
-        let mut args = components::controller_manager_args(&state, &files, &ports);
+        let mut args =
+            components::controller_manager_args(&state, &files, &ports, node_tools.is_some());
         args.extend(options.extra_controller_manager_args.iter().cloned());
         self.start(
             &mut record,
@@ -229,6 +310,20 @@ impl Startup {
         )
         .await?;
         step.done("kube-controller-manager ready: namespace default has its ServiceAccount and kube-root-ca.crt");
+
+        if let (Some(tools), Some(node_record)) = (node_tools, node_record) {
+            self.start_node(
+                &mut record,
+                tools,
+                &node_record,
+                &pki,
+                &server,
+                &client,
+                timeout,
+                ui,
+            )
+            .await?;
+        }
 
         record.phase = Phase::Ready;
         state.write_record(&record)?;
@@ -255,14 +350,209 @@ impl Startup {
         self.state.write_record(record)
     }
 
+    /// The node: its API objects, configuration, containerd with the local images, then
+    /// kube-scheduler, kubelet (until the node is Ready), kube-proxy and CoreDNS.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_node(
+        &mut self,
+        record: &mut ClusterRecord,
+        tools: &node::preflight::NodeTools,
+        node_record: &node::NodeRecord,
+        pki: &Pki,
+        server: &str,
+        client: &kube::Client,
+        timeout: Duration,
+        ui: &Ui,
+    ) -> Result<(), Error> {
+        let layout = node::NodeLayout::new(&self.state.dir);
+        let node_pki = pki.node.as_ref().expect("generated with the node");
+        let step = ui.step("preparing the node");
+        node::apply_objects(client).await?;
+        node::write_configs(
+            &layout,
+            &self.state.pki(),
+            &node_record.ports,
+            &tools.pause_image,
+        )?;
+        write_node_kubeconfigs(&layout, pki, node_pki, server)?;
+        step.done(format!(
+            "node {} configured at {}",
+            node::NODE_NAME,
+            node::NODE_IP
+        ));
+
+        let step = ui.step("starting containerd");
+        let config = layout.containerd_config().display().to_string();
+        self.start(
+            record,
+            "containerd",
+            &tools.containerd,
+            vec![format!("--config={config}")],
+        )?;
+        let socket = layout.containerd_socket();
+        let log = self.state.log("containerd");
+        readiness::wait_until("containerd", timeout, &mut self.started, &log, || {
+            let socket = socket.clone();
+            async move {
+                if socket.exists() {
+                    Ok(())
+                } else {
+                    Err(format!("no socket at {} yet", socket.display()))
+                }
+            }
+        })
+        .await?;
+        node::import_images(&tools.ctr, &socket, &tools.images)?;
+        let names: Vec<&str> = tools.images.iter().map(|(_, name)| name.as_str()).collect();
+        step.done(format!(
+            "containerd ready with the local images {}",
+            names.join(", ")
+        ));
+
+        let step = ui.step("starting kube-scheduler and kubelet");
+        let arg = |name: &str, value: String| format!("--{name}={value}");
+        let scheduler_kubeconfig = layout.file("scheduler.kubeconfig").display().to_string();
+        self.start(
+            record,
+            "kube-scheduler",
+            &tools.kube_scheduler,
+            vec![
+                arg(
+                    "config",
+                    layout.file("scheduler.yaml").display().to_string(),
+                ),
+                arg("bind-address", "127.0.0.1".into()),
+                arg("secure-port", node_record.ports.scheduler.to_string()),
+                arg("authentication-kubeconfig", scheduler_kubeconfig.clone()),
+                arg("authorization-kubeconfig", scheduler_kubeconfig),
+            ],
+        )?;
+        self.start(
+            record,
+            "kubelet",
+            &tools.kubelet,
+            vec![
+                arg("config", layout.file("kubelet.yaml").display().to_string()),
+                arg(
+                    "kubeconfig",
+                    layout.file("kubelet.kubeconfig").display().to_string(),
+                ),
+                arg("hostname-override", node::NODE_NAME.into()),
+                arg("node-ip", node::NODE_IP.to_string()),
+                arg("root-dir", layout.kubelet_root().display().to_string()),
+            ],
+        )?;
+        let log = self.state.log("kubelet");
+        readiness::wait_until("node", timeout, &mut self.started, &log, || {
+            node::node_ready(client)
+        })
+        .await?;
+        step.done(format!("kubelet ready: node {} is Ready", node::NODE_NAME));
+
+        let step = ui.step("starting kube-proxy and CoreDNS");
+        self.start(
+            record,
+            "kube-proxy",
+            &tools.kube_proxy,
+            vec![arg(
+                "config",
+                layout.file("kube-proxy.yaml").display().to_string(),
+            )],
+        )?;
+        let healthz = node_record.ports.kube_proxy_healthz;
+        let log = self.state.log("kube-proxy");
+        readiness::wait_until(
+            "kube-proxy",
+            timeout,
+            &mut self.started,
+            &log,
+            || async move { readiness::http_get(healthz, "/healthz").await.map(|_| ()) },
+        )
+        .await?;
+        self.start(
+            record,
+            "coredns",
+            &tools.coredns,
+            vec![
+                "-conf".into(),
+                layout.file("Corefile").display().to_string(),
+            ],
+        )?;
+        let ready = node_record.ports.coredns_ready;
+        let log = self.state.log("coredns");
+        readiness::wait_until("CoreDNS", timeout, &mut self.started, &log, || async move {
+            readiness::http_get(ready, "/ready").await.map(|_| ())
+        })
+        .await?;
+        step.done(format!(
+            "kube-proxy and CoreDNS ready (cluster DNS {})",
+            node::CLUSTER_DNS
+        ));
+        Ok(())
+    }
+
     async fn abort(&mut self) {
         let records: Vec<ProcessRecord> = self.started.iter().map(|s| s.record.clone()).collect();
-        process::stop_all(&records, Duration::from_secs(2)).await;
+        match self.state.read_record() {
+            // With a node, the teardown also undoes what the node did to the machine.
+            Ok(Some(record)) if record.node.is_some() => {
+                let record = ClusterRecord {
+                    processes: records.clone(),
+                    ..record
+                };
+                teardown(&self.state, &record).await;
+            }
+            _ => {
+                process::stop_all(&records, Duration::from_secs(2)).await;
+            }
+        }
         for started in &mut self.started {
             let _ = started.child.wait(); // reap: we are still their parent
         }
         let _ = self.state.remove();
     }
+}
+
+/// Each node component's kubeconfig, with its own client certificate.
+fn write_node_kubeconfigs(
+    layout: &node::NodeLayout,
+    pki: &Pki,
+    node: &pki::NodePki,
+    server: &str,
+) -> Result<(), Error> {
+    for (file, user, identity) in [
+        (
+            "kubelet.kubeconfig",
+            format!("system:node:{}", node::NODE_NAME),
+            &node.kubelet_client,
+        ),
+        (
+            "scheduler.kubeconfig",
+            "system:kube-scheduler".to_string(),
+            &node.scheduler,
+        ),
+        (
+            "kube-proxy.kubeconfig",
+            "system:kube-proxy".to_string(),
+            &node.kube_proxy,
+        ),
+        (
+            "coredns.kubeconfig",
+            node::objects::COREDNS_USER.to_string(),
+            &node.coredns,
+        ),
+    ] {
+        let config = ClientCertConfig {
+            context: "kubelab-node",
+            server,
+            ca_pem: &pki.ca.cert_pem,
+            user: &user,
+            cert_pem: &identity.cert_pem,
+            key_pem: &identity.key_pem,
+        };
+        state::write_private(&layout.file(file), config.render().as_bytes())?;
+    }
+    Ok(())
 }
 
 fn write_kubeconfigs(state: &StateDir, pki: &Pki, server: &str, name: &str) -> Result<(), Error> {
@@ -328,10 +618,20 @@ pub async fn status(name: &str) -> Result<Status, Error> {
         dir: state.dir.clone(),
     })?;
     let apiserver_ready = is_healthy(&state, &record).await;
+    let node_ports = record
+        .node
+        .as_ref()
+        .map(|n| n.ports.clone())
+        .unwrap_or_default();
     let port_of = |component: &str| match component {
         "etcd" => record.ports.etcd_client,
         "kube-apiserver" => record.ports.apiserver,
-        _ => record.ports.controller_manager,
+        "kube-controller-manager" => record.ports.controller_manager,
+        "kube-scheduler" => node_ports.scheduler,
+        "kubelet" => node_ports.kubelet,
+        "kube-proxy" => node_ports.kube_proxy_healthz,
+        "coredns" => 53,
+        _ => 0, // containerd: a unix socket
     };
     let components = record
         .processes
@@ -373,16 +673,17 @@ pub async fn down(name: &str, ui: &Ui) -> Result<DownOutcome, Error> {
         return Ok(DownOutcome::NothingToDo(state.dir));
     }
     let step = ui.step(format!("stopping cluster '{name}'"));
-    let processes = state
-        .read_record()?
-        .map(|r| r.processes)
-        .unwrap_or_default();
-    let stopped: Vec<String> = processes
+    let record = state.read_record()?;
+    let stopped: Vec<String> = record
         .iter()
+        .flat_map(|r| r.processes.iter())
         .filter(|p| p.is_running())
         .map(|p| p.component.clone())
         .collect();
-    let killed = process::stop_all(&processes, STOP_GRACE).await;
+    let killed = match &record {
+        Some(record) => teardown(&state, record).await,
+        None => Vec::new(),
+    };
     state.remove()?;
     let what = if stopped.is_empty() {
         "nothing was running".to_string()

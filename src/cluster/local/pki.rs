@@ -27,6 +27,21 @@ pub struct Pki {
     pub controller_manager: CertAndKey,
     pub service_account_key_pem: String,
     pub service_account_public_pem: String,
+    /// The identities of a local node's components, when there is one.
+    pub node: Option<NodePki>,
+}
+
+/// Client and serving certificates of the node components, each with the name the
+/// bootstrap RBAC policy (or kubelab's own bindings) knows it by.
+pub struct NodePki {
+    /// CN=system:node:<node>, O=system:nodes: the Node authorizer's convention.
+    pub kubelet_client: CertAndKey,
+    pub kubelet_serving: CertAndKey,
+    pub scheduler: CertAndKey,
+    pub kube_proxy: CertAndKey,
+    pub coredns: CertAndKey,
+    /// The API server's identity towards kubelets (exec, logs).
+    pub apiserver_kubelet_client: CertAndKey,
 }
 
 /// File locations of a written [`Pki`], as the components' flags name them.
@@ -37,6 +52,10 @@ pub struct PkiFiles {
     pub apiserver_key: PathBuf,
     pub service_account_key: PathBuf,
     pub service_account_public: PathBuf,
+    pub kubelet_serving_cert: PathBuf,
+    pub kubelet_serving_key: PathBuf,
+    pub apiserver_kubelet_client_cert: PathBuf,
+    pub apiserver_kubelet_client_key: PathBuf,
 }
 
 impl PkiFiles {
@@ -48,6 +67,10 @@ impl PkiFiles {
             apiserver_key: dir.join("apiserver.key"),
             service_account_key: dir.join("sa.key"),
             service_account_public: dir.join("sa.pub"),
+            kubelet_serving_cert: dir.join("kubelet-serving.crt"),
+            kubelet_serving_key: dir.join("kubelet-serving.key"),
+            apiserver_kubelet_client_cert: dir.join("apiserver-kubelet-client.crt"),
+            apiserver_kubelet_client_key: dir.join("apiserver-kubelet-client.key"),
         }
     }
 }
@@ -97,7 +120,9 @@ fn leaf(
 }
 
 impl Pki {
-    pub fn generate(service_ip: IpAddr) -> Result<Pki, Error> {
+    /// `node_ip`: the address of a local node, added to the serving certificate, with
+    /// the node components' identities; None without a node.
+    pub fn generate(service_ip: IpAddr, node_ip: Option<IpAddr>) -> Result<Pki, Error> {
         let ca_key = KeyPair::generate()?;
         let ca_key_pem = ca_key.serialize_pem();
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
@@ -110,9 +135,11 @@ impl Pki {
         ];
         let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
 
+        let mut sans = apiserver_sans(service_ip);
+        sans.extend(node_ip.map(|ip| ip.to_string()));
         let apiserver = leaf(
             &ca,
-            apiserver_sans(service_ip),
+            sans,
             name("kube-apiserver", None),
             ExtendedKeyUsagePurpose::ServerAuth,
         )?;
@@ -130,6 +157,39 @@ impl Pki {
             ExtendedKeyUsagePurpose::ClientAuth,
         )?;
         let service_account = KeyPair::generate()?;
+        let client = |cn: &str, org: Option<&str>| {
+            leaf(
+                &ca,
+                vec![],
+                name(cn, org),
+                ExtendedKeyUsagePurpose::ClientAuth,
+            )
+        };
+        let node = match node_ip {
+            None => None,
+            Some(ip) => {
+                let node_name = super::node::NODE_NAME;
+                Some(NodePki {
+                    kubelet_client: client(
+                        &format!("system:node:{node_name}"),
+                        Some("system:nodes"),
+                    )?,
+                    kubelet_serving: leaf(
+                        &ca,
+                        vec![node_name.to_string(), ip.to_string()],
+                        name(node_name, None),
+                        ExtendedKeyUsagePurpose::ServerAuth,
+                    )?,
+                    scheduler: client("system:kube-scheduler", None)?,
+                    kube_proxy: client("system:kube-proxy", None)?,
+                    coredns: client(super::node::objects::COREDNS_USER, None)?,
+                    apiserver_kubelet_client: client(
+                        super::node::objects::APISERVER_KUBELET_CLIENT,
+                        None,
+                    )?,
+                })
+            }
+        };
         Ok(Pki {
             ca: CertAndKey {
                 cert_pem: ca.pem(),
@@ -140,6 +200,7 @@ impl Pki {
             controller_manager,
             service_account_key_pem: service_account.serialize_pem(),
             service_account_public_pem: service_account.public_key_pem(),
+            node,
         })
     }
 
@@ -158,6 +219,22 @@ impl Pki {
             ),
         ] {
             write_private(path, contents.as_bytes())?;
+        }
+        if let Some(node) = &self.node {
+            for (path, contents) in [
+                (&files.kubelet_serving_cert, &node.kubelet_serving.cert_pem),
+                (&files.kubelet_serving_key, &node.kubelet_serving.key_pem),
+                (
+                    &files.apiserver_kubelet_client_cert,
+                    &node.apiserver_kubelet_client.cert_pem,
+                ),
+                (
+                    &files.apiserver_kubelet_client_key,
+                    &node.apiserver_kubelet_client.key_pem,
+                ),
+            ] {
+                write_private(path, contents.as_bytes())?;
+            }
         }
         Ok(files)
     }
@@ -185,7 +262,7 @@ mod tests {
 
     #[test]
     fn generated_material_is_pem_of_the_right_kinds() {
-        let pki = Pki::generate("10.96.0.1".parse().unwrap()).unwrap();
+        let pki = Pki::generate("10.96.0.1".parse().unwrap(), None).unwrap();
         for cert in [&pki.ca, &pki.apiserver, &pki.admin, &pki.controller_manager] {
             assert!(cert.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
             assert!(cert.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
@@ -202,7 +279,7 @@ mod tests {
     fn written_keys_are_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let pki = Pki::generate("10.96.0.1".parse().unwrap()).unwrap();
+        let pki = Pki::generate("10.96.0.1".parse().unwrap(), None).unwrap();
         let files = pki.write(dir.path()).unwrap();
         for key in [
             &files.ca_key,

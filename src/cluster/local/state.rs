@@ -146,6 +146,9 @@ pub struct ClusterRecord {
     pub ports: Ports,
     pub processes: Vec<ProcessRecord>,
     pub kubectl: PathBuf,
+    /// The local node, when the cluster has one (`cluster up --node`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<super::node::NodeRecord>,
 }
 
 #[cfg(test)]
