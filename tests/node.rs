@@ -1,0 +1,228 @@
+//! The local node (root only): a real kubelet, containerd, kube-proxy and CoreDNS. Lab
+//! pods run; probes exec inside them; `down` leaves nothing of the node behind.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use kubelab::report::RunReport;
+use support::{Lab, jwt_claims, stderr, stdout, text};
+
+fn root_or_fail() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the node tests need root (kubelet, containerd, network interfaces): run them as root, as CI does"
+    );
+}
+
+fn exists(path: &str) -> bool {
+    Path::new(path).exists()
+}
+
+/// What a node may leave on the machine, listed: interfaces, iptables chains, mounts,
+/// network namespaces, kubelet's cgroups, processes.
+fn node_leftovers(lab: &Lab) -> Vec<String> {
+    let mut left = Vec::new();
+    for name in ["kubelab0", "kubelab-br0"] {
+        if exists(&format!("/sys/class/net/{name}")) {
+            left.push(format!("interface {name}"));
+        }
+    }
+    for table in ["filter", "nat", "mangle"] {
+        let rules = Command::new("iptables-save")
+            .args(["-t", table])
+            .output()
+            .unwrap();
+        for line in String::from_utf8_lossy(&rules.stdout).lines() {
+            if line.starts_with(':')
+                && ["KUBE-", "CNI-", "KUBELAB-"]
+                    .iter()
+                    .any(|p| line[1..].starts_with(p))
+            {
+                left.push(format!("iptables {table} chain {}", &line[1..]));
+            }
+        }
+    }
+    let state = lab.state_root.path().display().to_string();
+    for mount in std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+    {
+        if let Some(point) = mount.split_whitespace().nth(4)
+            && point.starts_with(&state)
+        {
+            left.push(format!("mount {point}"));
+        }
+    }
+    for netns in std::fs::read_dir("/var/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = netns.file_name().to_string_lossy().into_owned();
+        if name.starts_with("cni-") {
+            left.push(format!("netns {name}"));
+        }
+    }
+    if exists("/sys/fs/cgroup/memory/kubepods") || exists("/sys/fs/cgroup/kubepods.slice") {
+        left.push("kubepods cgroup".into());
+    }
+    for (pid, cmdline) in lab.processes() {
+        left.push(format!("process {pid}: {cmdline}"));
+    }
+    left
+}
+
+#[test]
+fn a_real_node_runs_the_lab_pods_and_down_leaves_nothing() {
+    root_or_fail();
+    let lab = Lab::new();
+    let cluster = lab.up(&["--node"]);
+
+    // The node registered and is Ready.
+    let node = cluster.kubectl_json(&["get", "node", "kubelab-node"]);
+    let ready = node["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["status"], "True", "{node}");
+    assert_eq!(
+        node["status"]["nodeInfo"]["containerRuntimeVersion"]
+            .as_str()
+            .unwrap()
+            .split("://")
+            .next(),
+        Some("containerd")
+    );
+
+    // A pod with no serviceAccountName gets its token, CA and namespace from the kubelet.
+    cluster.kubectl_ok(&[
+        "run",
+        "plain",
+        "--image=curlimages/curl:8.11.1",
+        "--command",
+        "--",
+        "sh",
+        "-c",
+        "echo hello from the pod; sleep 3600",
+    ]);
+    cluster.kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/plain",
+        "--timeout=120s",
+    ]);
+    let listed = cluster.kubectl_ok(&[
+        "exec",
+        "plain",
+        "--",
+        "ls",
+        "/var/run/secrets/kubernetes.io/serviceaccount",
+    ]);
+    for file in ["ca.crt", "namespace", "token"] {
+        assert!(
+            listed.lines().any(|l| l == file),
+            "{file} not mounted: {listed}"
+        );
+    }
+    let token = cluster.kubectl_ok(&[
+        "exec",
+        "plain",
+        "--",
+        "cat",
+        "/var/run/secrets/kubernetes.io/serviceaccount/token",
+    ]);
+    let claims = jwt_claims(&token);
+    assert_eq!(claims["kubernetes.io"]["pod"]["name"], "plain");
+    assert_eq!(claims["sub"], "system:serviceaccount:default:default");
+
+    // From inside: the name resolves (CoreDNS), the ClusterIP routes (kube-proxy), TLS
+    // verifies with the mounted CA, and the token authenticates.
+    let status = cluster.kubectl_ok(&[
+        "exec", "plain", "--", "sh", "-c",
+        "curl -sS -o /dev/null -w '%{http_code}' --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt -H \"Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)\" https://kubernetes.default.svc/api",
+    ]);
+    assert_eq!(status.trim(), "200");
+    let resolved = cluster.kubectl_ok(&["exec", "plain", "--", "sh", "-c", "getent hosts kubernetes.default.svc.cluster.local || nslookup kubernetes.default.svc.cluster.local"]);
+    assert!(resolved.contains("10.96.0.1"), "{resolved}");
+    // kubectl logs go through the kubelet too.
+    assert_eq!(
+        cluster.kubectl_ok(&["logs", "plain"]).trim(),
+        "hello from the pod"
+    );
+
+    // The five labs, unchanged, with every pod probe inside its pod.
+    let out = lab.run(&["run", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report.labs.len(), 5);
+    let probes: Vec<_> = report.probes().collect();
+    assert!(
+        probes
+            .iter()
+            .all(|p| p.ran.starts_with("in pod ") || p.ran.starts_with("as kubelab")),
+        "{:?}",
+        probes.iter().map(|p| &p.ran).collect::<Vec<_>>()
+    );
+    assert!(
+        probes
+            .iter()
+            .filter(|p| p.ran.starts_with("in pod "))
+            .count()
+            >= 20
+    );
+    // Lab 04's log probe read the real container's log.
+    let logs = &report.labs[3].steps[0].probes[2];
+    assert!(
+        logs.observed.body.contains("Error from server (Forbidden)"),
+        "{}",
+        logs.observed.body
+    );
+
+    // down: nothing of the node is left on the machine.
+    let out = lab.run(&["cluster", "down"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let left = node_leftovers(&lab);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    assert!(!lab.state_root.path().join("kubelab").exists());
+}
+
+#[test]
+fn node_preflight_names_what_is_missing_before_anything_starts() {
+    root_or_fail();
+    let lab = Lab::new();
+    // Control-plane binaries only: the node binaries are missing.
+    let partial = tempfile::tempdir().unwrap();
+    let assets = support::assets_dir();
+    for binary in [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kubectl",
+    ] {
+        std::os::unix::fs::symlink(assets.join(binary), partial.path().join(binary)).unwrap();
+    }
+    let out = lab
+        .kubelab()
+        .env("KUBELAB_ASSETS", partial.path())
+        .args(["cluster", "up", "--node"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("kubelet is missing"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stderr(&out).contains("controlplane/build.sh node"),
+        "{}",
+        text(&out)
+    );
+    assert!(lab.processes().is_empty());
+    assert!(!lab.state_root.path().join("kubelab").exists());
+    assert!(stdout(&out).is_empty());
+}
