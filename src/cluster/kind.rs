@@ -83,8 +83,25 @@ async fn engine_works(binary: &Path) -> Result<(), String> {
     }
 }
 
-/// kind and a working engine, or what is missing and how to get it.
+/// kind and a working engine, or what is missing and how to get it. Asked once per
+/// process: choosing the provider and then using it must not run `docker info` twice.
 pub async fn detect() -> Result<KindTools, Error> {
+    static DETECTED: tokio::sync::OnceCell<Result<KindTools, (String, String)>> =
+        tokio::sync::OnceCell::const_new();
+    let detected = DETECTED
+        .get_or_init(|| async {
+            detect_now().await.map_err(|e| match e {
+                Error::KindUnavailable { missing, how } => (missing, how),
+                other => (other.to_string(), String::new()),
+            })
+        })
+        .await;
+    detected
+        .clone()
+        .map_err(|(missing, how)| Error::KindUnavailable { missing, how })
+}
+
+async fn detect_now() -> Result<KindTools, Error> {
     let requested = std::env::var("KIND_EXPERIMENTAL_PROVIDER")
         .ok()
         .filter(|v| !v.is_empty());

@@ -107,11 +107,7 @@ pub async fn materialize(
         .spec
         .as_ref()
         .ok_or_else(|| Error::Host(format!("pod {namespace}/{name} has no spec")))?;
-    let chosen = match container {
-        Some(wanted) => spec.containers.iter().find(|c| c.name == wanted),
-        None => spec.containers.first(),
-    }
-    .ok_or_else(|| {
+    let chosen = super::container_of(pod, container).ok_or_else(|| {
         Error::Host(format!(
             "pod {namespace}/{name} has no container {}",
             container.unwrap_or("")

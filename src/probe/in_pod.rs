@@ -70,12 +70,10 @@ pub async fn probe(
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     // Like kubectl: the named container, else the first.
-    let container = probe.container.clone().or_else(|| {
-        pod.spec
-            .as_ref()
-            .and_then(|s| s.containers.first())
-            .map(|c| c.name.clone())
-    });
+    let container = probe
+        .container
+        .clone()
+        .or_else(|| super::container_of(pod, None).map(|c| c.name.clone()));
     let token_mounted = super::mounts_token(pod, container.as_deref());
     if kind != ProbeKind::Logs
         && let Some(container) = &container

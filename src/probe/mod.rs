@@ -18,7 +18,7 @@ use std::time::Instant;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::Api;
 use kube::api::PostParams;
 use tokio::sync::Mutex;
@@ -315,14 +315,19 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}… ({} bytes in all)", &text[..cut], text.len())
 }
 
+/// The named container of a pod, or its first, as kubectl picks it.
+pub(crate) fn container_of<'a>(pod: &'a Pod, name: Option<&str>) -> Option<&'a Container> {
+    let containers = &pod.spec.as_ref()?.containers;
+    match name {
+        Some(name) => containers.iter().find(|c| c.name == name),
+        None => containers.first(),
+    }
+}
+
 /// Whether the container mounts a volume with a ServiceAccount token (what admission
 /// injects, unless automount is off), i.e. whether it authenticates as the pod's SA.
 fn mounts_token(pod: &Pod, container: Option<&str>) -> bool {
-    let Some(spec) = &pod.spec else { return false };
-    let Some(chosen) = (match container {
-        Some(name) => spec.containers.iter().find(|c| c.name == name),
-        None => spec.containers.first(),
-    }) else {
+    let (Some(spec), Some(chosen)) = (&pod.spec, container_of(pod, container)) else {
         return false;
     };
     let token_volumes: Vec<&str> = spec

@@ -97,15 +97,8 @@ pub async fn probe(
 /// What the container runs, when it is kubectl (the only program kubelab can stand in
 /// for on the host): the arguments after `kubectl`.
 fn container_kubectl_args(pod: &Pod, container: Option<&str>) -> Result<Vec<String>, Error> {
-    let spec = pod
-        .spec
-        .as_ref()
-        .ok_or_else(|| Error::Pod("pod has no spec".into()))?;
-    let chosen = match container {
-        Some(name) => spec.containers.iter().find(|c| c.name == name),
-        None => spec.containers.first(),
-    }
-    .ok_or_else(|| Error::Pod("no such container".into()))?;
+    let chosen = super::container_of(pod, container)
+        .ok_or_else(|| Error::Pod("no such container".into()))?;
     let mut words: Vec<String> = chosen.command.clone().unwrap_or_default();
     words.extend(chosen.args.clone().unwrap_or_default());
     match words.split_first() {
