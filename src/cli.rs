@@ -61,10 +61,15 @@ pub enum ClusterCommand {
 
 #[derive(Debug, Args)]
 pub struct DirArgs {
-    /// A folder of labs (each a sub-folder with a lab.yaml), or one lab's folder.
-    /// Default: the built-in labs.
+    /// A folder of labs (each a sub-folder with a lab.yaml), or one lab's folder,
+    /// instead of a built-in suite.
     #[arg(long, env = "KUBELAB_SCENARIOS")]
     pub dir: Option<PathBuf>,
+
+    /// The built-in suite: seed (the five labs of the seed texts) or conformance (the
+    /// Kubernetes ServiceAccount and RBAC conformance tests, as labs).
+    #[arg(long, default_value = "seed", value_parser = clap::builder::PossibleValuesParser::new(crate::scenario::SUITES))]
+    pub suite: String,
 }
 
 #[derive(Debug, Args)]
@@ -200,11 +205,13 @@ pub struct RunArgs {
     #[arg(long, env = "KUBELAB_CLUSTER", default_value = "kubelab", value_parser = parse_name)]
     pub name: String,
 
-    /// kubeconfig provider: the kubeconfig file (default: KUBECONFIG, ~/.kube/config).
+    /// Run on the cluster of this kubeconfig (implies --provider kubeconfig; default
+    /// file: KUBECONFIG, ~/.kube/config).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// kubeconfig provider: the context (default: the current one). Naming it is consent.
+    /// Run on this kubeconfig context (implies --provider kubeconfig). Naming it is
+    /// consent to change that cluster.
     #[arg(long)]
     pub context: Option<String>,
 

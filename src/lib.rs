@@ -2,21 +2,19 @@
 //! API server. The binary (src/main.rs) parses arguments and maps errors to exit codes;
 //! everything else lives in these modules.
 
-pub mod apply;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod engine;
+pub mod expect;
 pub mod images;
 pub mod probe;
 pub mod rbac;
 pub mod report;
-pub mod runner;
 pub mod scenario;
 pub mod system;
 pub mod ui;
 pub mod versions;
-pub mod wait;
-pub mod workload;
 
 /// The top-level error: one variant per layer, each with its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +34,9 @@ impl AppError {
         match self {
             AppError::Cluster(cluster::Error::Interrupted) => 130,
             AppError::Cluster(
-                cluster::Error::NeedsConfirmation { .. } | cluster::Error::Declined { .. },
+                cluster::Error::NeedsConfirmation { .. }
+                | cluster::Error::Declined { .. }
+                | cluster::Error::Usage(_),
             ) => 2,
             AppError::Usage(_) => 2,
             AppError::Cluster(_) | AppError::Environment(_) => 3,

@@ -98,6 +98,14 @@ impl Step {
         }
     }
 
+    /// Ends the step without a line of its own (the caller prints the result).
+    pub fn quiet(mut self) {
+        self.finished = true;
+        if let Some(bar) = self.spinner.take() {
+            bar.finish_and_clear();
+        }
+    }
+
     /// Marks the step as done, with a line that may say more than the label did.
     pub fn done(mut self, text: impl AsRef<str>) -> Duration {
         self.finished = true;

@@ -71,6 +71,10 @@ pub enum Error {
     #[error("interrupted; stopped and removed what this run had started")]
     Interrupted,
 
+    /// Flags that do not apply to this provider (exit 2).
+    #[error("{0}")]
+    Usage(String),
+
     #[error("kubeconfig: {0}")]
     Kubeconfig(String),
 

@@ -4,7 +4,7 @@
 //! it shows where it is about to work and asks.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
@@ -15,6 +15,7 @@ use crate::cluster::Error;
 
 pub struct Existing {
     pub client: kube::Client,
+    pub config: kube::Config,
     pub context: String,
     /// The server URL as the kubeconfig gives it.
     pub server: String,
@@ -76,10 +77,11 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
         .to_string()
         .trim_end_matches('/')
         .to_string();
-    let client =
-        kube::Client::try_from(config).map_err(kube_err(format!("connecting to {server}")))?;
+    let client = kube::Client::try_from(config.clone())
+        .map_err(kube_err(format!("connecting to {server}")))?;
     Ok(Existing {
         client,
+        config,
         context: chosen,
         server,
     })
@@ -135,6 +137,96 @@ pub async fn has_ready_node(client: &kube::Client, server: &str) -> Result<bool,
     }))
 }
 
+/// The kubeconfig provider: a cluster kubelab did not make, chosen as kubectl chooses.
+pub struct FromKubeconfig {
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    yes: bool,
+}
+
+impl FromKubeconfig {
+    pub fn new(kubeconfig: Option<PathBuf>, context: Option<String>, yes: bool) -> Self {
+        FromKubeconfig {
+            kubeconfig,
+            context,
+            yes,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl super::Provider for FromKubeconfig {
+    fn name(&self) -> &'static str {
+        "kubeconfig"
+    }
+
+    /// Nothing to start; before anything changes, consent.
+    async fn ensure(
+        &self,
+        _options: &super::UpOptions,
+        _ui: &crate::ui::Ui,
+    ) -> Result<super::Ensured, Error> {
+        let cluster = connect(self.kubeconfig.as_deref(), self.context.as_deref()).await?;
+        confirm(&cluster, self.context.is_some(), self.yes)?;
+        Ok(super::Ensured::Reused)
+    }
+
+    async fn connect(&self) -> Result<super::Connection, Error> {
+        let cluster = connect(self.kubeconfig.as_deref(), self.context.as_deref()).await?;
+        Ok(super::Connection {
+            apiserver: cluster.authority(),
+            client: cluster.client,
+            config: cluster.config,
+            provider: "kubeconfig",
+            server: cluster.server,
+            kubectl: None,
+        })
+    }
+
+    async fn teardown(&self, _ui: &crate::ui::Ui) -> Result<(), Error> {
+        Err(Error::Usage(
+            "kubelab did not create the kubeconfig's cluster, so it never stops it; only what runs created (labelled kubelab.dev/run) is removed".into(),
+        ))
+    }
+
+    fn kubeconfig(&self) -> Result<(PathBuf, Option<String>), Error> {
+        let path = self.kubeconfig.clone().or_else(|| {
+            std::env::var_os("KUBECONFIG")
+                .and_then(|v| std::env::split_paths(&v).next())
+                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube/config")))
+        });
+        Ok((path.unwrap_or_default(), self.context.clone()))
+    }
+
+    async fn status(&self) -> Result<super::Status, Error> {
+        let cluster = connect(self.kubeconfig.as_deref(), self.context.as_deref()).await?;
+        let version = cluster
+            .client
+            .apiserver_version()
+            .await
+            .map(|v| v.git_version)
+            .map_err(|source| Error::Kube {
+                context: format!("reading /version of {}", cluster.server),
+                source,
+            })?;
+        let nodes = has_ready_node(&cluster.client, &cluster.server).await?;
+        Ok(super::Status {
+            ready: true,
+            text: format!(
+                "context {} at {}: Kubernetes {version}, {}",
+                cluster.context,
+                cluster.server,
+                if nodes {
+                    "a node is Ready (probes run in pods)"
+                } else {
+                    "no Ready node (probes run on the host)"
+                }
+            ),
+            json: serde_json::json!({"provider": "kubeconfig", "context": cluster.context, "server": cluster.server, "kubernetes_version": version, "ready_node": nodes}),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +235,8 @@ mod tests {
         // Only `server` matters for authority(); build the rest cheaply.
         let config = kube::Config::new(server.parse().unwrap());
         Existing {
-            client: kube::Client::try_from(config).unwrap(),
+            client: kube::Client::try_from(config.clone()).unwrap(),
+            config,
             context: "x".into(),
             server: server.into(),
         }

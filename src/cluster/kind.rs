@@ -347,6 +347,129 @@ pub async fn down(
     Ok(DownOutcome::Deleted)
 }
 
+/// The kind provider for the cluster `name`.
+pub struct Kind {
+    name: String,
+    /// The user named the cluster: it may be deleted even if kubelab did not create it.
+    named: bool,
+}
+
+impl Kind {
+    pub fn new(name: &str, named: bool) -> Self {
+        Kind {
+            name: name.to_string(),
+            named,
+        }
+    }
+}
+
+/// The kubeconfig kind writes into: KUBECONFIG's first file, else ~/.kube/config.
+fn kind_kubeconfig() -> PathBuf {
+    std::env::var_os("KUBECONFIG")
+        .and_then(|v| std::env::split_paths(&v).next())
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube/config")))
+        .unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl super::Provider for Kind {
+    fn name(&self) -> &'static str {
+        "kind"
+    }
+
+    async fn ensure(&self, options: &super::UpOptions, ui: &Ui) -> Result<super::Ensured, Error> {
+        if options.node
+            || options.port.is_some()
+            || !options.apiserver_args.is_empty()
+            || !options.controller_manager_args.is_empty()
+        {
+            return Err(Error::Usage(
+                "--node, --port, --apiserver-arg and --controller-manager-arg are for --provider local; for kind, put them in a kind config (--config)".into(),
+            ));
+        }
+        let tools = detect().await?;
+        let outcome = up(
+            &tools,
+            &UpOptions {
+                name: self.name.clone(),
+                config: options.kind_config.clone(),
+                node_image: options.kind_image.clone(),
+                images: options.images.clone(),
+            },
+            ui,
+        )
+        .await?;
+        if !outcome.not_local.is_empty() {
+            ui.info(format!(
+                "not in the local {} (the nodes will pull them): {}",
+                tools.engine.binary(),
+                outcome.not_local.join(", ")
+            ));
+        }
+        Ok(if outcome.created {
+            super::Ensured::Started
+        } else {
+            super::Ensured::Reused
+        })
+    }
+
+    async fn connect(&self) -> Result<super::Connection, Error> {
+        let cluster = super::existing::connect(None, Some(&context(&self.name))).await?;
+        Ok(super::Connection {
+            apiserver: cluster.authority(),
+            client: cluster.client,
+            config: cluster.config,
+            provider: "kind",
+            server: cluster.server,
+            kubectl: None,
+        })
+    }
+
+    async fn teardown(&self, ui: &Ui) -> Result<(), Error> {
+        let tools = detect().await?;
+        if let DownOutcome::NothingToDo = down(&tools, &self.name, self.named, ui).await? {
+            ui.info(format!(
+                "no kind cluster named '{}': nothing to delete",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+
+    fn kubeconfig(&self) -> Result<(PathBuf, Option<String>), Error> {
+        Ok((kind_kubeconfig(), Some(context(&self.name))))
+    }
+
+    async fn status(&self) -> Result<super::Status, Error> {
+        let tools = detect().await?;
+        let exists = clusters(&tools).await?.iter().any(|c| *c == self.name);
+        let text = if exists {
+            format!(
+                "kind cluster '{}' ({}), context {}, engine {}",
+                self.name,
+                if created_by_kubelab(&self.name) {
+                    "created by kubelab"
+                } else {
+                    "not created by kubelab"
+                },
+                context(&self.name),
+                tools.engine.binary()
+            )
+        } else {
+            format!("no kind cluster named '{}'", self.name)
+        };
+        Ok(super::Status {
+            ready: exists,
+            json: serde_json::json!({
+                "name": self.name, "provider": "kind", "exists": exists,
+                "created_by_kubelab": created_by_kubelab(&self.name), "context": context(&self.name),
+                "engine": tools.engine.binary(),
+            }),
+            text,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,9 +54,9 @@ current-context: {context}
     }
 }
 
-/// A client for the kubeconfig at `path` (its current context), with short timeouts
-/// suited to a local cluster.
-pub async fn client(path: &Path) -> Result<kube::Client, Error> {
+/// The client configuration for the kubeconfig at `path` (its current context), with
+/// short timeouts suited to a local cluster.
+pub async fn config(path: &Path) -> Result<kube::Config, Error> {
     let kube_err = |source| Error::Kube {
         context: format!("loading kubeconfig {}", path.display()),
         source,
@@ -68,7 +68,16 @@ pub async fn client(path: &Path) -> Result<kube::Client, Error> {
             .map_err(|e| kube_err(e.into()))?;
     config.connect_timeout = Some(Duration::from_secs(2));
     config.read_timeout = Some(Duration::from_secs(30));
-    kube::Client::try_from(config).map_err(kube_err)
+    Ok(config)
+}
+
+/// A client for the kubeconfig at `path` (see [`config`]).
+pub async fn client(path: &Path) -> Result<kube::Client, Error> {
+    let config = config(path).await?;
+    kube::Client::try_from(config).map_err(|source| Error::Kube {
+        context: format!("loading kubeconfig {}", path.display()),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -1,9 +1,15 @@
-//! Clusters kubelab can run labs on. Each provider lives in its own module.
+//! Clusters kubelab can run labs on: one `Provider` trait, each provider in its own
+//! module, chosen in provider.rs.
 
 mod error;
 pub mod existing;
 pub mod kind;
 pub mod kubeconfig;
 pub mod local;
+mod provider;
 
 pub use error::{Error, IoContext};
+pub use provider::{
+    Choice, Connection, Ensured, Provider, Status, UpOptions, existing as existing_provider,
+    to_start,
+};

@@ -3,20 +3,25 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use super::{image_map, labs_dir};
+use super::{image_map, labs_of};
 use crate::AppError;
 use crate::cli::{DirArgs, ImagesArgs, ShowArgs};
 use crate::cluster::kind;
 use crate::images::{self, ImageMap};
-use crate::scenario::{self, LoadedLab};
+use crate::scenario::{self, Action, LoadedLab};
 
 pub fn list(args: &DirArgs) -> Result<ExitCode, AppError> {
-    for loaded in &scenario::load_dir(&labs_dir(args))? {
+    for loaded in &labs_of(args)?.0 {
         let lab = &loaded.lab;
-        println!("{:<4} {:<32} {}", lab.id, loaded.folder, lab.title);
+        println!("{:<4} {:<36} {}", lab.id, loaded.folder, lab.title);
         println!("     {}", lab.summary.trim());
+        let needs = if loaded.needs_node() {
+            "; needs a node"
+        } else {
+            ""
+        };
         println!(
-            "     namespaces: {}; from: {}",
+            "     namespaces: {}; from: {}{needs}",
             lab.namespaces.join(", "),
             lab.source
         );
@@ -25,17 +30,15 @@ pub fn list(args: &DirArgs) -> Result<ExitCode, AppError> {
 }
 
 pub fn lint(args: &DirArgs) -> Result<ExitCode, AppError> {
-    let dir = labs_dir(args);
-    let labs = scenario::load_dir(&dir)?;
-    let probes: usize = labs
+    let (labs, from) = labs_of(args)?;
+    let operations: usize = labs
         .iter()
         .flat_map(|l| &l.lab.steps)
-        .map(|s| s.probes.len())
+        .map(|s| s.operations.len())
         .sum();
     println!(
-        "{} labs, {probes} probes in {}: no problems",
-        labs.len(),
-        dir.display()
+        "{} labs, {operations} operations in {from}: no problems",
+        labs.len()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -49,13 +52,8 @@ pub fn schema() -> Result<ExitCode, AppError> {
 }
 
 pub fn show(args: &ShowArgs) -> Result<ExitCode, AppError> {
-    let dir = labs_dir(&args.dir);
-    let labs = scenario::select(
-        scenario::load_dir(&dir)?,
-        std::slice::from_ref(&args.lab),
-        &dir,
-    )?;
-    for loaded in &labs {
+    let (labs, from) = labs_of(&args.dir)?;
+    for loaded in &scenario::select(labs, std::slice::from_ref(&args.lab), &from)? {
         print_lab(loaded);
     }
     Ok(ExitCode::SUCCESS)
@@ -80,7 +78,7 @@ pub fn lab_images(labs: &[LoadedLab], map: &ImageMap) -> BTreeMap<String, Vec<St
 }
 
 pub async fn images(args: &ImagesArgs) -> Result<ExitCode, AppError> {
-    let labs = scenario::load_dir(&labs_dir(&args.dir))?;
+    let (labs, _) = labs_of(&args.dir)?;
     let used = lab_images(&labs, &image_map(&args.images)?);
     // Say which are already in the local engine, when there is one.
     let engine = kind::detect().await.ok().map(|tools| tools.engine.binary());
@@ -117,39 +115,56 @@ fn print_lab(loaded: &LoadedLab) {
     let default_ns = &lab.namespaces[0];
     for (n, step) in lab.steps.iter().enumerate() {
         println!("step {} [{}]: {}", n + 1, step.id, step.name);
-        for file in &step.apply {
-            for doc in &loaded.manifests[file].documents {
-                let kind = doc["kind"].as_str().unwrap_or_default();
-                let name = doc["metadata"]["name"].as_str().unwrap_or_default();
-                let place = match (doc["metadata"]["namespace"].as_str(), kind) {
-                    (Some(ns), _) => format!("{ns}/{name}"),
-                    (None, "Namespace" | "ClusterRole" | "ClusterRoleBinding") => name.to_string(),
-                    (None, _) => format!("{default_ns}/{name}"),
-                };
-                println!("  apply {file}: {kind} {place}");
+        for op in &step.operations {
+            let namespace = op.namespace.as_deref().unwrap_or(default_ns);
+            match &op.action {
+                Action::Apply(apply) | Action::Create(apply) => {
+                    for file in apply.all_files() {
+                        for doc in &loaded.manifests[file].documents {
+                            let kind = doc["kind"].as_str().unwrap_or_default();
+                            let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+                            let place = match (doc["metadata"]["namespace"].as_str(), kind) {
+                                (Some(ns), _) => format!("{ns}/{name}"),
+                                (None, "Namespace" | "ClusterRole" | "ClusterRoleBinding") => {
+                                    name.to_string()
+                                }
+                                (None, _) => format!("{namespace}/{name}"),
+                            };
+                            println!("  {} {file}: {kind} {place}", op.action.key());
+                        }
+                    }
+                    if let Some(expect) = &apply.expect_error {
+                        println!(
+                            "    expect the API server to reject it: {}",
+                            serde_json::to_value(expect).unwrap_or_default()
+                        );
+                    }
+                }
+                Action::Probe(probe) => {
+                    let from = match &op.pod {
+                        Some(pod) => format!("in pod {namespace}/{pod}"),
+                        None => "as kubelab".to_string(),
+                    };
+                    println!(
+                        "  {} [{}] {} ({from})",
+                        probe.key(),
+                        op.id.as_deref().unwrap_or_default(),
+                        op.name.as_deref().unwrap_or_default()
+                    );
+                    println!(
+                        "    $ {}",
+                        crate::probe::shown_command(op, probe, namespace)
+                    );
+                    println!("    expect {}", probe.expected());
+                }
+                other => {
+                    let detail = serde_json::to_value(other)
+                        .ok()
+                        .and_then(|v| v.as_object().and_then(|o| o.values().next().cloned()))
+                        .unwrap_or_default();
+                    println!("  {} {detail}", other.key());
+                }
             }
-        }
-        for target in &step.restart {
-            println!("  restart {target}");
-        }
-        for wait in &step.wait {
-            let what = match (&wait.pod, &wait.deployment) {
-                (Some(pod), _) => format!("pod {pod}"),
-                (None, Some(deployment)) => format!("deployment {deployment}"),
-                (None, None) => String::new(),
-            };
-            println!("  wait for {what} ({:?})", wait.until);
-        }
-        for probe in &step.probes {
-            let namespace = probe.namespace.as_deref().unwrap_or(default_ns);
-            let from = match &probe.pod {
-                Some(pod) => format!("in pod {namespace}/{pod}"),
-                None => "as kubelab".to_string(),
-            };
-            println!("  probe [{}] {} ({from})", probe.id, probe.name);
-            println!("    $ {}", crate::probe::shown_command(probe, namespace));
-            let expect = serde_json::to_value(&probe.expect).expect("expect serializes");
-            println!("    expect {expect}");
         }
         println!();
     }

@@ -5,15 +5,12 @@ mod labs;
 mod rbac;
 mod run;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::AppError;
-use crate::cli::{Cli, Command, DirArgs, ImageArgs, Provider};
-use crate::cluster::kind;
-use crate::cluster::local;
+use crate::cli::{Cli, Command, DirArgs, ImageArgs};
 use crate::images::ImageMap;
-use crate::scenario;
+use crate::scenario::{self, LoadedLab};
 use crate::ui::Ui;
 
 pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
@@ -31,8 +28,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     }
 }
 
-fn labs_dir(args: &DirArgs) -> PathBuf {
-    args.dir.clone().unwrap_or_else(scenario::default_dir)
+/// The labs a command means: a folder's (`--dir`), or a built-in suite's; and how to
+/// name where they come from in messages.
+fn labs_of(args: &DirArgs) -> Result<(Vec<LoadedLab>, String), AppError> {
+    match &args.dir {
+        Some(dir) => Ok((scenario::load_dir(dir)?, dir.display().to_string())),
+        None => Ok((
+            scenario::load_suite(&args.suite)?,
+            format!("the built-in suite '{}'", args.suite),
+        )),
+    }
 }
 
 fn image_map(args: &ImageArgs) -> Result<ImageMap, AppError> {
@@ -42,25 +47,4 @@ fn image_map(args: &ImageArgs) -> Result<ImageMap, AppError> {
         &args.use_images,
     )
     .map_err(AppError::Usage)
-}
-
-/// What `--provider auto` means for starting or running: kind when kind and a working
-/// engine are found (DESIGN.md), otherwise the local control plane.
-async fn provider_to_start(requested: Provider) -> Provider {
-    match requested {
-        Provider::Auto if kind::detect().await.is_ok() => Provider::Kind,
-        Provider::Auto => Provider::Local,
-        other => other,
-    }
-}
-
-/// What `--provider auto` means for an existing cluster: the local one of that name if
-/// its state exists, else kind when it works, else local (which then says "none").
-async fn provider_of_existing(requested: Provider, name: &str) -> Provider {
-    match requested {
-        Provider::Auto if local::state_root().join(name).exists() => Provider::Local,
-        Provider::Auto if kind::detect().await.is_ok() => Provider::Kind,
-        Provider::Auto => Provider::Local,
-        other => other,
-    }
 }

@@ -96,18 +96,21 @@ pub fn exit_code(status: Option<&Status>) -> Result<i32, String> {
 }
 
 /// Runs `command` in the pod's container (default: the first) and waits for it.
+/// `stdin` is written to the command's standard input (secrets travel this way, never
+/// on a command line).
 pub async fn run(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
     container: Option<&str>,
     command: &[String],
+    stdin: Option<&str>,
 ) -> Result<Output, Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let mut params = AttachParams::default()
         .stdout(true)
         .stderr(true)
-        .stdin(false);
+        .stdin(stdin.is_some());
     if let Some(container) = container {
         params = params.container(container);
     }
@@ -120,8 +123,22 @@ pub async fn run(
                 status.message.trim()
             )));
         }
-        Err(e) => return Err(Error::Kube(format!("exec in pod {namespace}/{pod}"), e)),
+        Err(e) => {
+            return Err(Error::Kube(
+                format!("exec {:?} in pod {namespace}/{pod}", command.join(" ")),
+                e,
+            ));
+        }
     };
+    if let Some(input) = stdin {
+        use tokio::io::AsyncWriteExt;
+        let mut writer = attached.stdin().expect("stdin requested");
+        writer
+            .write_all(input.as_bytes())
+            .await
+            .map_err(|e| Error::Pod(format!("writing to {namespace}/{pod}: {e}")))?;
+        writer.flush().await.ok();
+    }
     let mut stdout = attached.stdout().expect("stdout requested");
     let mut stderr = attached.stderr().expect("stderr requested");
     let status = attached.take_status().expect("status taken once");

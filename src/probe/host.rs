@@ -1,14 +1,13 @@
 //! Probes on a cluster without a node: kubelab does what the kubelet would. From the
 //! pod's real spec it materializes the projected ServiceAccount volume (a TokenRequest
 //! bound to the pod, ca.crt from the kube-root-ca.crt ConfigMap, the namespace from the
-//! downward API) into a private temporary directory, then runs the real curl and
-//! kubectl against the API server as that pod would reach it.
+//! downward API) into a private temporary directory (docs/design.md, "Probes without a
+//! node").
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
@@ -17,8 +16,7 @@ use kube::api::PostParams;
 use tempfile::TempDir;
 
 use super::Error;
-use super::command::{APISERVER_URL, SERVICE_ACCOUNT_DIR, expand};
-use crate::scenario::{HttpProbe, TokenChoice};
+use super::command::SERVICE_ACCOUNT_DIR;
 
 /// What the host needs to reach the API server the way a pod would.
 #[derive(Clone, Debug)]
@@ -57,8 +55,23 @@ impl PodFiles {
         })
     }
 
-    fn private_file(&self, name: &str) -> PathBuf {
+    /// The private directory itself (0700).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path for a private file of kubelab's (a header, a kubeconfig), 0600 when
+    /// written with [`write_secret_file`].
+    pub fn private_file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// A file's content, when a materialized volume holds it.
+    pub fn read(&self, container_path: &str) -> Option<String> {
+        if !self.covers(container_path) {
+            return None;
+        }
+        std::fs::read_to_string(self.host_path(container_path)).ok()
     }
 
     /// The namespace file's content, as `$(cat .../namespace)` would give it.
@@ -77,7 +90,7 @@ fn private_tempdir() -> std::io::Result<TempDir> {
         .tempdir()
 }
 
-fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
     if let Some(parent) = path.parent() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -107,7 +120,7 @@ pub async fn materialize(
         .spec
         .as_ref()
         .ok_or_else(|| Error::Host(format!("pod {namespace}/{name} has no spec")))?;
-    let chosen = super::container_of(pod, container).ok_or_else(|| {
+    let chosen = super::access::container_of(pod, container).ok_or_else(|| {
         Error::Host(format!(
             "pod {namespace}/{name} has no container {}",
             container.unwrap_or("")
@@ -234,133 +247,6 @@ async fn request_token(
         .status
         .map(|s| s.token)
         .ok_or_else(|| Error::Host("the TokenRequest returned no token".into()))
-}
-
-/// Output of a command run on the host.
-pub struct Ran {
-    pub exit_code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-async fn run(program: &Path, args: &[String], env: &[(&str, String)]) -> Result<Ran, Error> {
-    let output = tokio::process::Command::new(program)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| Error::Host(format!("running {}: {e}", program.display())))?;
-    Ok(Ran {
-        exit_code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    })
-}
-
-/// The real curl, as the pod would run it: the name kubernetes.default.svc is kept
-/// (and verified against the CA) while the connection goes to the local apiserver.
-pub async fn curl(tools: &HostTools, files: &PodFiles, http: &HttpProbe) -> Result<Ran, Error> {
-    let target = expand(
-        &super::command::http_target(http),
-        &files.pod_name,
-        files.namespace_file().trim(),
-    );
-    let mut args = vec!["-sS".to_string()];
-    if http.insecure {
-        args.push("-k".into());
-    } else {
-        args.extend([
-            "--cacert".into(),
-            files
-                .host_path(&format!("{SERVICE_ACCOUNT_DIR}/ca.crt"))
-                .display()
-                .to_string(),
-        ]);
-    }
-    // The header comes from a private file: a token never appears on a command line.
-    let header = match http.token {
-        TokenChoice::Pod => {
-            let token =
-                std::fs::read_to_string(files.host_path(&format!("{SERVICE_ACCOUNT_DIR}/token")))
-                    .unwrap_or_default();
-            Some(format!("Authorization: Bearer {token}"))
-        }
-        TokenChoice::Invalid => Some(format!(
-            "Authorization: Bearer {}",
-            super::token::invalid_token()
-        )),
-        TokenChoice::None => None,
-    };
-    if let Some(header) = header {
-        let path = files.private_file("authorization-header");
-        let _ = std::fs::remove_file(&path);
-        write_secret_file(&path, header.as_bytes())?;
-        args.extend(["-H".into(), format!("@{}", path.display())]);
-    }
-    args.extend([
-        "--connect-to".into(),
-        format!("kubernetes.default.svc:443:{}", tools.apiserver),
-        "-X".into(),
-        http.method.clone(),
-        "-w".into(),
-        format!("{}%{{http_code}}", super::command::STATUS_MARKER),
-        format!("{APISERVER_URL}{target}"),
-    ]);
-    run(&tools.curl, &args, &[]).await
-}
-
-/// The real kubectl with the pod's in-cluster identity: its token file, its CA, its
-/// namespace, and the server name the pod would use.
-pub async fn kubectl(tools: &HostTools, files: &PodFiles, args: &[String]) -> Result<Ran, Error> {
-    let token = files.host_path(&format!("{SERVICE_ACCOUNT_DIR}/token"));
-    let ca = files.host_path(&format!("{SERVICE_ACCOUNT_DIR}/ca.crt"));
-    let namespace = files.namespace_file();
-    let user = if token.exists() {
-        format!("    tokenFile: {}\n", token.display())
-    } else {
-        "    {}\n".to_string()
-    };
-    let kubeconfig = format!(
-        "apiVersion: v1
-kind: Config
-clusters:
-- name: in-cluster
-  cluster:
-    server: https://{server}
-    tls-server-name: kubernetes.default.svc
-    certificate-authority: {ca}
-users:
-- name: pod
-  user:
-{user}contexts:
-- name: in-cluster
-  context: {{cluster: in-cluster, user: pod, namespace: '{namespace}'}}
-current-context: in-cluster
-",
-        server = tools.apiserver,
-        ca = ca.display(),
-        namespace = if namespace.is_empty() {
-            "default"
-        } else {
-            namespace.trim()
-        },
-    );
-    let path = files.private_file("kubeconfig");
-    let _ = std::fs::remove_file(&path);
-    write_secret_file(&path, kubeconfig.as_bytes())?;
-    let mut all: Vec<String> = args
-        .iter()
-        .map(|a| expand(a, &files.pod_name, namespace.trim()))
-        .collect();
-    all.insert(0, format!("--kubeconfig={}", path.display()));
-    run(
-        &tools.kubectl,
-        &all,
-        &[("HOME", files.dir.path().display().to_string())],
-    )
-    .await
 }
 
 #[cfg(test)]

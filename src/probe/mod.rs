@@ -1,33 +1,40 @@
-//! Running a lab's probes: from a pod (on the host for it, where no node runs pods),
-//! or against the API server directly for can-i; then comparing with the lab's
-//! expectations.
+//! Probes: what each kind means is written once here, against [`access::PodAccess`]
+//! (run a command in the pod, read a file in the pod), which reaches the pod either by
+//! exec (`in_pod.rs`) or through the host standing in for the kubelet (`on_host.rs`).
+//! can-i asks the API server directly.
 
-mod assert;
-mod command;
+pub mod access;
+pub mod command;
 pub mod exec;
 pub mod host;
 mod in_pod;
 mod on_host;
 mod rbac;
+pub mod sandbox;
 pub mod token;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::PostParams;
 use tokio::sync::Mutex;
 
+use self::access::{CurlRequest, FileFacts, PodAccess, PodCommand, RequestToken};
 use self::command::SERVICE_ACCOUNT_DIR;
-use self::host::{HostTools, PodFiles};
+use self::host::HostTools;
 use crate::rbac::{Policy, Request, User};
-use crate::report::{Observed, ProbeReport};
-use crate::scenario::{Probe, ProbeKind, TokenChoice};
+use crate::report::{Observed, OperationReport, Outcome};
+use crate::scenario::vars::{self, Reference};
+use crate::scenario::{
+    CanIProbe, ExecProbe, FileProbe, HttpProbe, KubectlProbe, LogsProbe, ObjectRef, Operation,
+    Probe, TokenSource,
+};
 
 /// Problems that keep a probe from running at all (not what it observes).
 #[derive(Debug, thiserror::Error)]
@@ -41,45 +48,53 @@ pub enum Error {
     /// kubelab's own identity may not exec: a cluster problem, not a probe result.
     #[error("kubelab may not exec into pods: {0}")]
     ExecDenied(String),
+    /// What this way of reaching pods cannot do honestly: the probe is skipped.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// How probes reach pods on this cluster.
 #[derive(Clone, Debug)]
 pub enum Execution {
-    /// No node runs the pods: kubelab materializes each pod's volumes and runs the
-    /// probe's command on the host (DESIGN.md, "Probes on the local provider").
+    /// No node runs the pods: kubelab materializes each pod's volumes and stands in for
+    /// the kubelet on the host (docs/design.md, "Probes without a node").
     Host(HostTools),
     /// A node runs the pods: probes exec inside them through the API.
     InPod,
 }
 
 impl Execution {
-    fn ran_for(&self, pod: &str) -> String {
-        match self {
-            Execution::Host(_) => format!("on host for pod {pod}"),
-            Execution::InPod => format!("in pod {pod}"),
-        }
-    }
-
     /// Whether pods really run (and so can become Ready).
     pub fn runs_pods(&self) -> bool {
         matches!(self, Execution::InPod)
     }
 }
 
-/// What probes of one lab share: the cluster, and each pod's materialized files, made
-/// once per pod and removed with this context.
+/// How long a logs probe waits for the expected text (a container may still be
+/// starting, or restarting after a fix).
+const LOGS_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// What probes of one lab share: the cluster, each pod's access (made once per pod and
+/// container; on the host that is its materialized files), the RBAC snapshot.
 pub struct ProbeContext {
     pub client: kube::Client,
     pub execution: Execution,
-    /// The lab's namespaces (the first is the default for probes).
+    /// The lab's namespaces (the first is the default).
     pub namespaces: Vec<String>,
-    pod_files: Mutex<HashMap<String, Arc<PodFiles>>>,
+    access: Mutex<HashMap<String, Arc<dyn PodAccess>>>,
     /// Each pod's token as read in the pod (None: no token mounted), for its claims.
     pod_tokens: Mutex<HashMap<String, Option<String>>>,
-    /// RBAC bindings per identity, read once per step (a step may change them).
-    /// The cluster's RBAC objects, read once per step (a step may change them).
+    /// The cluster's RBAC objects, read once per group of probes (operations between
+    /// groups may change them).
     policy: Mutex<Arc<tokio::sync::OnceCell<Arc<Policy>>>>,
+}
+
+/// What a probe may use besides the cluster: values captured by earlier operations,
+/// and tokens requested by name (never printed).
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    pub vars: &'a BTreeMap<String, String>,
+    pub tokens: &'a BTreeMap<String, String>,
 }
 
 impl ProbeContext {
@@ -88,26 +103,23 @@ impl ProbeContext {
             client,
             execution,
             namespaces,
-            pod_files: Mutex::new(HashMap::new()),
-            pod_tokens: Mutex::new(HashMap::new()),
+            access: Mutex::default(),
+            pod_tokens: Mutex::default(),
             policy: Mutex::default(),
         }
     }
 
-    fn default_namespace(&self) -> &str {
-        self.namespaces
-            .first()
-            .map(String::as_str)
-            .unwrap_or("default")
-    }
-
-    /// Forgets materialized files (they are deleted when the last user drops them).
-    /// A new step may have changed RBAC: read bindings afresh.
-    pub async fn start_step(&self) {
+    /// Operations since the last probes may have changed RBAC or pods: start afresh.
+    pub async fn refresh(&self) {
         *self.policy.lock().await = Arc::default();
     }
 
-    /// This step's RBAC snapshot, read on first use.
+    /// Forgets every pod's access (on the host this deletes the materialized files).
+    pub async fn clear(&self) {
+        self.pod_tokens.lock().await.clear();
+        self.access.lock().await.clear();
+    }
+
     async fn policy(&self) -> Result<Arc<Policy>, Error> {
         let cell = self.policy.lock().await.clone();
         cell.get_or_try_init(|| async {
@@ -120,214 +132,219 @@ impl ProbeContext {
         .cloned()
     }
 
-    /// The pod's own token, read inside the pod (for its claims; never printed).
-    async fn token_in_pod(
+    /// The pod a probe names (a Pod, or the newest running pod of a workload), reached
+    /// the way this cluster allows.
+    pub async fn pod_access(
         &self,
-        pod: &Pod,
+        reference: &ObjectRef,
+        namespace: &str,
         container: Option<&str>,
-    ) -> Result<Option<String>, Error> {
-        let key = format!(
-            "{}/{}",
-            pod.metadata.uid.clone().unwrap_or_default(),
-            container.unwrap_or("")
-        );
-        if let Some(token) = self.pod_tokens.lock().await.get(&key) {
-            return Ok(token.clone());
-        }
-        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let path = format!("{SERVICE_ACCOUNT_DIR}/token");
-        // Best effort, for the claims only: an image without `cat` (a distroless one)
-        // still has its token; who the pod is comes from its spec.
-        let out = exec::run(
-            &self.client,
-            &namespace,
-            &name,
-            container,
-            &["cat".to_string(), path],
-        )
-        .await;
-        let token = out
-            .ok()
-            .filter(|out| out.exit_code == 0 && !out.stdout.trim().is_empty())
-            .map(|out| out.stdout.trim().to_string());
-        self.pod_tokens.lock().await.insert(key, token.clone());
-        Ok(token)
-    }
-
-    pub async fn clear(&self) {
-        self.pod_tokens.lock().await.clear();
-        self.pod_files.lock().await.clear();
-    }
-
-    async fn files_for(&self, pod: &Pod, container: Option<&str>) -> Result<Arc<PodFiles>, Error> {
-        let key = format!(
-            "{}/{}",
-            pod.metadata.uid.clone().unwrap_or_default(),
-            container.unwrap_or("")
-        );
-        let mut cache = self.pod_files.lock().await;
-        if let Some(files) = cache.get(&key) {
-            return Ok(files.clone());
-        }
-        let files = Arc::new(host::materialize(&self.client, pod, container).await?);
-        cache.insert(key, files.clone());
-        Ok(files)
-    }
-
-    /// The pod a probe names: a Pod, or the newest running pod of `deployment/<name>`.
-    pub async fn resolve_pod(&self, reference: &str, namespace: &str) -> Result<Pod, Error> {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let Some(deployment) = reference.strip_prefix("deployment/") else {
-            return pods
-                .get(reference)
-                .await
-                .map_err(|e| Error::Kube(format!("reading pod {namespace}/{reference}"), e));
-        };
-        let mut current = crate::workload::current_pods(&self.client, namespace, deployment)
+    ) -> Result<Arc<dyn PodAccess>, Error> {
+        let pod = crate::engine::workloads::pod_for(&self.client, reference, namespace)
             .await
-            .map_err(|e| Error::Kube(format!("reading deployment {namespace}/{deployment}"), e))?;
-        current.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
-        current
-            .pop()
-            .ok_or_else(|| Error::Pod(format!("deployment {namespace}/{deployment} has no pods")))
+            .map_err(|e| match e {
+                crate::engine::workloads::Error::Kube(what, source) => Error::Kube(what, source),
+                other => Error::Pod(other.to_string()),
+            })?;
+        let key = format!(
+            "{}/{}",
+            pod.metadata.uid.clone().unwrap_or_default(),
+            container.unwrap_or("")
+        );
+        if let Some(found) = self.access.lock().await.get(&key) {
+            return Ok(found.clone());
+        }
+        let container = container.map(str::to_string);
+        let made: Arc<dyn PodAccess> = match &self.execution {
+            Execution::Host(tools) => {
+                Arc::new(on_host::OnHost::new(&self.client, tools.clone(), pod, container).await?)
+            }
+            Execution::InPod => {
+                Arc::new(in_pod::InPod::new(self.client.clone(), pod, container).await?)
+            }
+        };
+        self.access.lock().await.insert(key, made.clone());
+        Ok(made)
+    }
+
+    /// The pod's own token, read in the pod (for its claims; never printed). Best
+    /// effort: an image without `cat` still has its token; who the pod is comes from
+    /// its spec.
+    async fn token_in_pod(&self, access: &dyn PodAccess) -> Option<String> {
+        let key = access.ran();
+        if let Some(token) = self.pod_tokens.lock().await.get(&key) {
+            return token.clone();
+        }
+        let token = access
+            .read_file(&format!("{SERVICE_ACCOUNT_DIR}/token"))
+            .await
+            .ok()
+            .and_then(|f| f.content)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        self.pod_tokens.lock().await.insert(key, token.clone());
+        token
     }
 }
 
-/// Runs one probe and checks it. `Err` means it could not run (a cluster problem);
-/// anything it observed, even a curl error, is an `Ok` report.
-pub async fn run(ctx: &ProbeContext, probe: &Probe) -> Result<ProbeReport, Error> {
+/// A probe's result before the common parts are added.
+struct Ran {
+    ran: String,
+    command: String,
+    observed: Observed,
+    failures: Vec<String>,
+    /// The API request it made, for RBAC's view.
+    request: Option<Request>,
+    /// Why it could not be checked here (it is then skipped).
+    skipped: Option<String>,
+}
+
+/// Runs one probe and checks it. Whatever happens becomes the report: a probe that
+/// could not run is an error (or skipped, where this cluster cannot run it honestly),
+/// and never discards what other probes observed.
+pub async fn run(
+    ctx: &ProbeContext,
+    op: &Operation,
+    probe: &Probe,
+    namespace: &str,
+    inputs: Inputs<'_>,
+) -> OperationReport {
     let started = Instant::now();
-    let kind = probe.kinds()[0]; // lint guarantees exactly one
-    let namespace = probe
-        .namespace
-        .clone()
-        .unwrap_or_else(|| ctx.default_namespace().to_string());
-    let (ran, command, mut observed, pod_name) = match kind {
-        ProbeKind::CanI => {
-            let (ran, command, observed) = can_i(ctx, probe, &namespace).await?;
-            (ran, command, observed, String::new())
-        }
-        _ => from_pod(ctx, probe, kind, &namespace).await?,
+    let result = match probe {
+        Probe::CanI(can_i) => run_can_i(ctx, can_i, namespace, inputs).await,
+        _ => match from_pod(ctx, op, probe, namespace, inputs).await {
+            Ok(ran) => Ok(ran),
+            Err((ran, e)) => Err((ran, e)),
+        },
     };
-    if let Some(identity) = &observed.identity {
-        let policy = ctx.policy().await?;
-        let mut namespaces = ctx.namespaces.clone();
-        if !namespaces.contains(&namespace) {
-            namespaces.push(namespace.clone());
+    let mut report = OperationReport {
+        id: op.id.clone().unwrap_or_default(),
+        name: op.name.clone().unwrap_or_default(),
+        kind: probe.key().to_string(),
+        check: true,
+        outcome: Outcome::Passed,
+        passed: true,
+        ran: String::new(),
+        command: String::new(),
+        actions: Vec::new(),
+        expected: Some(probe.expected()),
+        observed: Observed::default(),
+        failures: Vec::new(),
+        error: None,
+        duration_ms: 0,
+    };
+    match result {
+        Ok(mut ran) => {
+            if let Err(e) = add_rbac(ctx, &mut ran, namespace).await {
+                report.error = Some(crate::report::error_chain(&e));
+            }
+            ran.observed.body = truncate(&token::redact(&ran.observed.body), 4000);
+            ran.observed.message = ran.observed.message.map(|m| token::redact(&m));
+            report.ran = ran.ran;
+            report.command = ran.command;
+            report.observed = ran.observed;
+            report.failures = ran.failures.iter().map(|f| token::redact(f)).collect();
+            report.outcome = match (&ran.skipped, report.failures.is_empty()) {
+                (Some(why), _) => {
+                    report.error = Some(why.clone());
+                    Outcome::Skipped
+                }
+                (None, true) => Outcome::Passed,
+                (None, false) => Outcome::Failed,
+            };
         }
-        if identity != "system:anonymous" {
-            observed.bindings =
-                rbac::bindings_naming(&policy, &User::authenticated_as(identity, &[]), &namespaces);
-        }
-        if let Some(request) = rbac_request(probe, &pod_name, &namespace) {
-            observed.rbac = Some(rbac::why(&policy, identity, &request));
+        Err((ran, e)) => {
+            report.ran = ran;
+            report.outcome = match e {
+                Error::Unsupported(_) => Outcome::Skipped,
+                _ => Outcome::Error,
+            };
+            report.error = Some(token::redact(&crate::report::error_chain(&e)));
         }
     }
-    observed.body = token::redact(&observed.body);
-    observed.message = observed.message.map(|m| token::redact(&m));
-    // Check the whole body; keep only its start in the report.
-    let failures = assert::failures(&probe.expect, &observed);
-    observed.body = truncate(&observed.body, 4000);
-    Ok(ProbeReport {
-        id: probe.id.clone(),
-        name: probe.name.clone(),
-        kind,
-        ran,
-        command,
-        passed: failures.is_empty(),
-        expected: probe.expect.clone(),
-        observed,
-        failures,
-        duration_ms: started.elapsed().as_millis() as u64,
+    report.passed = matches!(report.outcome, Outcome::Passed | Outcome::Skipped);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+/// Who an http probe's request is made as, and RBAC's view of it.
+async fn add_rbac(ctx: &ProbeContext, ran: &mut Ran, namespace: &str) -> Result<(), Error> {
+    let Some(identity) = ran.observed.identity.clone() else {
+        return Ok(());
+    };
+    let policy = ctx.policy().await?;
+    let mut namespaces = ctx.namespaces.clone();
+    if !namespaces.iter().any(|n| n == namespace) {
+        namespaces.push(namespace.to_string());
+    }
+    if identity != "system:anonymous" {
+        ran.observed.bindings = rbac::bindings_naming(
+            &policy,
+            &User::authenticated_as(&identity, &[]),
+            &namespaces,
+        );
+    }
+    if let Some(request) = &ran.request {
+        ran.observed.rbac = Some(rbac::why(&policy, &identity, request));
+    }
+    Ok(())
+}
+
+/// Replaces captured `${VARIABLES}`; pod expressions and `${NAMESPACE}` stay for the pod.
+fn with_vars(text: &str, inputs: Inputs, shell: bool) -> String {
+    vars::expand(text, shell, |reference| match reference {
+        Reference::Variable(name) if *name != vars::NAMESPACE => inputs.vars.get(*name).cloned(),
+        _ => None,
     })
 }
 
-/// The API request a probe makes, for the RBAC evaluator: an http probe's method and
-/// path (with the pod's name and namespace put in), or a can-i probe's attributes.
-fn rbac_request(probe: &Probe, pod: &str, namespace: &str) -> Option<Request> {
-    if let Some(http) = &probe.http {
-        let path = command::expand(&http.path, pod, namespace);
-        let query = http
-            .query
-            .as_deref()
-            .map(|q| command::expand(q, pod, namespace))
-            .unwrap_or_default();
-        return Some(Request::from_http(&http.method, &path, &query));
-    }
-    let can_i = probe.can_i.as_ref()?;
-    Some(Request::Resource {
-        verb: can_i.verb.clone(),
-        group: can_i.group.clone(),
-        resource: can_i.resource.clone(),
-        subresource: can_i.subresource.clone().unwrap_or_default(),
-        name: can_i.name.clone().unwrap_or_default(),
-        namespace: can_i
-            .namespace
-            .clone()
-            .unwrap_or_else(|| namespace.to_string()),
+/// What a text means outside the pod's shell, for RBAC and reports: the pod's name
+/// and namespace put in.
+fn as_pod_sees(text: &str, pod: &Pod) -> String {
+    vars::expand(text, false, |reference| match reference {
+        Reference::Hostname => pod.metadata.name.clone(),
+        Reference::Variable(vars::NAMESPACE) => pod.metadata.namespace.clone(),
+        _ => None,
     })
 }
 
-/// The command a probe runs, as `kubelab show` prints it (before anything runs).
-pub fn shown_command(probe: &Probe, namespace: &str) -> String {
-    if let Some(http) = &probe.http {
-        command::curl_in_pod(http)
-    } else if let Some(kubectl) = &probe.kubectl {
-        command::kubectl_in_pod(&kubectl.args)
-    } else if let Some(file) = &probe.file {
-        format!("ls {}", file.path)
-    } else if let Some(can_i) = &probe.can_i {
-        can_i_command(can_i, can_i.namespace.as_deref().unwrap_or(namespace))
-    } else {
-        format!(
-            "kubectl logs -n {namespace} {}",
-            probe.pod.as_deref().unwrap_or_default()
-        )
-    }
-}
-
-fn can_i_command(can_i: &crate::scenario::CanIProbe, namespace: &str) -> String {
-    let mut resource = can_i.resource.clone();
-    if let Some(sub) = &can_i.subresource {
-        resource = format!("{resource}/{sub}");
-    }
-    if !can_i.group.is_empty() {
-        resource = format!("{resource}.{}", can_i.group);
-    }
-    if let Some(name) = &can_i.name {
-        resource = format!("{resource}/{name}");
-    }
-    format!(
-        "kubectl auth can-i {} {resource} --as={} -n {namespace}",
-        can_i.verb, can_i.user
-    )
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}… ({} bytes in all)", &text[..cut], text.len())
-}
-
-/// The named container of a pod, or its first, as kubectl picks it.
-pub(crate) fn container_of<'a>(pod: &'a Pod, name: Option<&str>) -> Option<&'a Container> {
-    let containers = &pod.spec.as_ref()?.containers;
-    match name {
-        Some(name) => containers.iter().find(|c| c.name == name),
-        None => containers.first(),
-    }
+async fn from_pod(
+    ctx: &ProbeContext,
+    op: &Operation,
+    probe: &Probe,
+    namespace: &str,
+    inputs: Inputs<'_>,
+) -> Result<Ran, (String, Error)> {
+    let reference = ObjectRef::pod(op.pod.as_deref().unwrap_or_default())
+        .map_err(|e| (String::new(), Error::Pod(e)))?;
+    let access = ctx
+        .pod_access(&reference, namespace, op.container.as_deref())
+        .await
+        .map_err(|e| {
+            (
+                format!(
+                    "for pod {namespace}/{}",
+                    reference.name.as_deref().unwrap_or_default()
+                ),
+                e,
+            )
+        })?;
+    let ran = access.ran();
+    let result = match probe {
+        Probe::Http(http) => run_http(ctx, access.as_ref(), http, inputs).await,
+        Probe::Exec(exec) => run_exec(access.as_ref(), exec, inputs).await,
+        Probe::Kubectl(kubectl) => run_kubectl(ctx, access.as_ref(), kubectl, inputs).await,
+        Probe::File(file) => run_file(access.as_ref(), file, inputs).await,
+        Probe::Logs(logs) => run_logs(access.as_ref(), logs).await,
+        Probe::CanI(_) => unreachable!("can-i does not run from a pod"),
+    };
+    result.map_err(|e| (ran, e))
 }
 
 /// Whether the container mounts a volume with a ServiceAccount token (what admission
 /// injects, unless automount is off), i.e. whether it authenticates as the pod's SA.
 fn mounts_token(pod: &Pod, container: Option<&str>) -> bool {
-    let (Some(spec), Some(chosen)) = (&pod.spec, container_of(pod, container)) else {
+    let (Some(spec), Some(chosen)) = (&pod.spec, access::container_of(pod, container)) else {
         return false;
     };
     let token_volumes: Vec<&str> = spec
@@ -362,25 +379,504 @@ fn service_account_user(pod: &Pod) -> String {
     )
 }
 
-async fn from_pod(
+async fn run_http(
     ctx: &ProbeContext,
-    probe: &Probe,
-    kind: ProbeKind,
-    namespace: &str,
-) -> Result<(String, String, Observed, String), Error> {
-    let reference = probe.pod.as_deref().unwrap_or_default();
-    let pod = ctx.resolve_pod(reference, namespace).await?;
-    let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    let ran = ctx.execution.ran_for(&format!("{namespace}/{pod_name}"));
-    let (command, observed) = match &ctx.execution {
-        Execution::Host(tools) => on_host::probe(ctx, tools, probe, kind, &pod).await?,
-        Execution::InPod => in_pod::probe(ctx, probe, kind, &pod).await?,
+    access: &dyn PodAccess,
+    http: &HttpProbe,
+    inputs: Inputs<'_>,
+) -> Result<Ran, Error> {
+    let pod = access.pod();
+    let target = match &http.query {
+        Some(query) => format!("{}?{query}", http.path),
+        None => http.path.clone(),
     };
-    Ok((ran, command, observed, pod_name))
+    let body = match &http.body {
+        Some(serde_json::Value::String(text)) => Some(text.clone()),
+        Some(value) => Some(value.to_string()),
+        None => None,
+    };
+    let token = match &http.token {
+        TokenSource::Pod => RequestToken::Pod,
+        TokenSource::None => RequestToken::None,
+        TokenSource::Invalid => RequestToken::Invalid,
+        TokenSource::File(path) => RequestToken::File(path.clone()),
+        TokenSource::Named(name) => RequestToken::Named {
+            name: name.clone(),
+            value: inputs.tokens.get(name).cloned().ok_or_else(|| {
+                Error::Pod(format!(
+                    "no token named '{name}' was requested before this probe"
+                ))
+            })?,
+        },
+    };
+    let request = CurlRequest {
+        method: http.method.clone(),
+        target: with_vars(&target, inputs, false),
+        headers: http
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), with_vars(v, inputs, false)))
+            .collect(),
+        body: body.map(|b| with_vars(&b, inputs, false)),
+        token,
+        insecure: http.insecure,
+    };
+    let out = access.run(&PodCommand::Curl(request.clone())).await?;
+    let mut observed = observe_curl(&out.stdout, &out.stderr, out.exit_code);
+    // Who the request is made as, from what it carries.
+    let container = access::container_of(pod, None).map(|c| c.name.clone());
+    match &request.token {
+        RequestToken::Pod if mounts_token(pod, container.as_deref()) => {
+            observed.identity = Some(service_account_user(pod));
+            observed.token = ctx.token_in_pod(access).await.as_deref().map(token::info);
+        }
+        RequestToken::Pod | RequestToken::None => {
+            observed.identity = Some("system:anonymous".into())
+        }
+        RequestToken::Named { value, .. } => {
+            observed.token = Some(token::info(value));
+            observed.identity =
+                token::claims(value).and_then(|c| c["sub"].as_str().map(str::to_string));
+        }
+        RequestToken::File(path) => {
+            if let Ok(FileFacts {
+                content: Some(t), ..
+            }) = access.read_file(path).await
+            {
+                observed.token = Some(token::info(t.trim()));
+            }
+        }
+        RequestToken::Invalid => {}
+    }
+    let body: Option<serde_json::Value> = serde_json::from_str(&observed.body).ok();
+    let mut failures = Vec::new();
+    let expect = &http.expect;
+    if let Some(want) = expect.status
+        && observed.status != Some(want)
+    {
+        failures.push(format!(
+            "status: expected {want}, got {}",
+            observed
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "nothing".into())
+        ));
+    }
+    if let Some(want) = &expect.reason
+        && observed.reason.as_deref() != Some(want.as_str())
+    {
+        failures.push(format!(
+            "reason: expected {want:?}, got {}",
+            observed
+                .reason
+                .as_deref()
+                .map(|r| format!("{r:?}"))
+                .unwrap_or_else(|| "nothing".into())
+        ));
+    }
+    if let Some(want) = &expect.message {
+        failures.extend(want.failures("message", observed.message.as_deref()));
+    }
+    if let Some(want) = &expect.body {
+        failures.extend(want.failures("body", Some(&observed.body)));
+    }
+    failures.extend(crate::expect::json_failures(&expect.json, body.as_ref()));
+    if let Some(error) = &observed.error
+        && !failures.is_empty()
+    {
+        failures.push(format!("the probe could not observe: {error}"));
+    }
+    for (name, path) in &http.capture {
+        match body.as_ref().and_then(|b| crate::expect::lookup(b, path)) {
+            Some(value) => {
+                observed.captured.insert(name.clone(), plain(value));
+            }
+            None => failures.push(format!("capture {name}: the response has no {path}")),
+        }
+    }
+    let request_seen = Request::from_http(
+        &http.method,
+        &as_pod_sees(&with_vars(&http.path, inputs, false), pod),
+        &as_pod_sees(
+            &with_vars(http.query.as_deref().unwrap_or_default(), inputs, false),
+            pod,
+        ),
+    );
+    Ok(Ran {
+        ran: access.ran(),
+        command: command::curl_in_pod(&request),
+        observed,
+        failures,
+        request: Some(request_seen),
+        skipped: None,
+    })
 }
 
-/// What curl printed (body, then the status marker and code) as an observation;
-/// a Status body gives reason and message.
+/// A JSON value as a variable's text: strings without quotes.
+fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn run_exec(
+    access: &dyn PodAccess,
+    exec: &ExecProbe,
+    inputs: Inputs<'_>,
+) -> Result<Ran, Error> {
+    let (command, shown) = match &exec.script {
+        Some(script) => {
+            let script = with_vars(script, inputs, true);
+            let shown = command::script_in_pod(&script);
+            (PodCommand::Script(script), shown)
+        }
+        None => {
+            let argv: Vec<String> = exec
+                .command
+                .iter()
+                .map(|a| with_vars(a, inputs, false))
+                .collect();
+            let shown = command::argv_shown(&argv);
+            (PodCommand::Argv(argv), shown)
+        }
+    };
+    let out = access.run(&command).await?;
+    let mut failures = Vec::new();
+    if let Some(want) = exec.expect.exit_code
+        && out.exit_code != want
+    {
+        failures.push(format!("exit-code: expected {want}, got {}", out.exit_code));
+    }
+    if let Some(want) = &exec.expect.stdout {
+        failures.extend(want.failures("stdout", Some(&out.stdout)));
+    }
+    if let Some(want) = &exec.expect.stderr {
+        failures.extend(want.failures("stderr", Some(&out.stderr)));
+    }
+    Ok(Ran {
+        ran: access.ran(),
+        command: shown,
+        observed: Observed {
+            exit_code: Some(out.exit_code),
+            stdout: Some(truncate(&token::redact(&out.stdout), 4000)),
+            stderr: Some(truncate(&token::redact(&out.stderr), 4000)),
+            ..Default::default()
+        },
+        failures,
+        request: None,
+        skipped: None,
+    })
+}
+
+async fn run_kubectl(
+    ctx: &ProbeContext,
+    access: &dyn PodAccess,
+    kubectl: &KubectlProbe,
+    inputs: Inputs<'_>,
+) -> Result<Ran, Error> {
+    let args: Vec<String> = kubectl
+        .args
+        .iter()
+        .map(|a| with_vars(a, inputs, false))
+        .collect();
+    let out = access.run(&PodCommand::Kubectl(args.clone())).await?;
+    let pod = access.pod();
+    let output = format!("{}{}", out.stdout, out.stderr);
+    let mut failures = Vec::new();
+    if let Some(want) = kubectl.expect.exit_code
+        && out.exit_code != want
+    {
+        failures.push(format!("exit-code: expected {want}, got {}", out.exit_code));
+    }
+    if let Some(want) = &kubectl.expect.output {
+        failures.extend(want.failures("output", Some(&output)));
+    }
+    let container = access::container_of(pod, None).map(|c| c.name.clone());
+    let mounted = mounts_token(pod, container.as_deref());
+    Ok(Ran {
+        ran: access.ran(),
+        command: command::kubectl_in_pod(&args),
+        observed: Observed {
+            exit_code: Some(out.exit_code),
+            body: output,
+            identity: mounted.then(|| service_account_user(pod)),
+            token: if mounted {
+                ctx.token_in_pod(access).await.as_deref().map(token::info)
+            } else {
+                None
+            },
+            ..Default::default()
+        },
+        failures,
+        request: None,
+        skipped: None,
+    })
+}
+
+async fn run_file(
+    access: &dyn PodAccess,
+    file: &FileProbe,
+    inputs: Inputs<'_>,
+) -> Result<Ran, Error> {
+    let pod = access.pod();
+    let path = as_pod_sees(&with_vars(&file.path, inputs, false), pod);
+    let facts = access.read_file(&path).await?;
+    let expect = &file.expect;
+    let mut failures = Vec::new();
+    let mut skipped = None;
+    if let Some(want) = expect.exists
+        && facts.exists != want
+    {
+        failures.push(format!("exists: expected {want}, got {}", facts.exists));
+    }
+    for (what, want, got) in [
+        ("mode", &expect.mode, &facts.mode),
+        ("owner", &expect.owner, &facts.owner),
+    ] {
+        match (want, got) {
+            (Some(_), None) if facts.exists => {
+                skipped = Some(format!(
+                    "a file's {what} is what the kubelet sets; on the host kubelab keeps its own private copies (0600), so only a node can show it"
+                ));
+            }
+            (Some(want), Some(got))
+                if want.trim_start_matches('0') != got.trim_start_matches('0') =>
+            {
+                failures.push(format!("{what}: expected {want}, got {got}"));
+            }
+            (Some(want), None) if !facts.exists => failures.push(format!(
+                "{what}: expected {want}, but the file does not exist"
+            )),
+            _ => {}
+        }
+    }
+    let is_token = facts
+        .content
+        .as_deref()
+        .is_some_and(|c| token::claims(c.trim()).is_some());
+    if let Some(want) = &expect.content {
+        let got = facts.content.as_deref();
+        let misses = want.failures("content", got);
+        failures.extend(if is_token {
+            // The content of a token file is never printed.
+            misses
+                .into_iter()
+                .map(|m| {
+                    m.split(", got").next().unwrap_or_default().to_string()
+                        + ", got a token (not shown)"
+                })
+                .collect()
+        } else {
+            misses
+        });
+    }
+    Ok(Ran {
+        ran: access.ran(),
+        command: match (&expect.mode, &expect.owner, &expect.content) {
+            (None, None, None) => format!("ls {path}"),
+            (_, _, None) => format!("stat -c '%a %u:%g' {path}"),
+            _ => format!("cat {path}"),
+        },
+        observed: Observed {
+            exists: Some(facts.exists),
+            mode: facts.mode.clone(),
+            owner: facts.owner.clone(),
+            token: if is_token {
+                facts.content.as_deref().map(|t| token::info(t.trim()))
+            } else {
+                None
+            },
+            body: if is_token {
+                String::new()
+            } else {
+                facts.content.clone().unwrap_or_default()
+            },
+            ..Default::default()
+        },
+        failures,
+        request: None,
+        skipped,
+    })
+}
+
+async fn run_logs(access: &dyn PodAccess, logs: &LogsProbe) -> Result<Ran, Error> {
+    let want = &logs.expect.output;
+    let done = |text: &str| want.failures("output", Some(text)).is_empty();
+    let timeout = logs.timeout.map(|t| t.0).unwrap_or(LOGS_TIMEOUT);
+    let out = access.logs(&done, timeout).await?;
+    let pod = access.pod();
+    let (namespace, name) = (
+        pod.metadata.namespace.clone().unwrap_or_default(),
+        pod.metadata.name.clone().unwrap_or_default(),
+    );
+    Ok(Ran {
+        ran: access.ran(),
+        command: format!("kubectl logs -n {namespace} {name}"),
+        observed: Observed {
+            exit_code: (out.exit_code != 0 || access.ran().starts_with("on host"))
+                .then_some(out.exit_code),
+            body: out.stdout.clone(),
+            identity: Some(service_account_user(pod)),
+            ..Default::default()
+        },
+        failures: want.failures("output", Some(&out.stdout)),
+        request: None,
+        skipped: None,
+    })
+}
+
+/// `kubectl auth can-i`: a SubjectAccessReview with the groups impersonation would add.
+async fn run_can_i(
+    ctx: &ProbeContext,
+    can_i: &CanIProbe,
+    namespace: &str,
+    inputs: Inputs<'_>,
+) -> Result<Ran, (String, Error)> {
+    let user = with_vars(&can_i.user, inputs, false);
+    let identity = User::authenticated_as(&user, &can_i.groups);
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.clone()),
+            groups: Some(identity.groups.clone()),
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(can_i.verb.clone()),
+                resource: Some(can_i.resource.clone()),
+                group: Some(can_i.group.clone()),
+                subresource: can_i.subresource.clone(),
+                name: can_i.name.clone(),
+                namespace: Some(namespace.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let ran = "as kubelab (SubjectAccessReview)".to_string();
+    let api: Api<SubjectAccessReview> = Api::all(ctx.client.clone());
+    let answer = api
+        .create(&PostParams::default(), &review)
+        .await
+        .map_err(|e| {
+            (
+                ran.clone(),
+                Error::Kube("creating a SubjectAccessReview".into(), e),
+            )
+        })?;
+    let status = answer.status.unwrap_or_default();
+    let mut failures = Vec::new();
+    if status.allowed != can_i.expect.allowed {
+        failures.push(format!(
+            "allowed: expected {}, got {}",
+            can_i.expect.allowed, status.allowed
+        ));
+    }
+    Ok(Ran {
+        ran,
+        command: can_i_command(can_i, &user, namespace),
+        observed: Observed {
+            allowed: Some(status.allowed),
+            authorizer_reason: status.reason.filter(|r| !r.is_empty()),
+            body: if status.allowed {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+            identity: Some(user),
+            ..Default::default()
+        },
+        failures,
+        request: Some(Request::Resource {
+            verb: can_i.verb.clone(),
+            group: can_i.group.clone(),
+            resource: can_i.resource.clone(),
+            subresource: can_i.subresource.clone().unwrap_or_default(),
+            name: can_i.name.clone().unwrap_or_default(),
+            namespace: namespace.to_string(),
+        }),
+        skipped: None,
+    })
+}
+
+fn can_i_command(can_i: &CanIProbe, user: &str, namespace: &str) -> String {
+    let mut resource = can_i.resource.clone();
+    if let Some(sub) = &can_i.subresource {
+        resource = format!("{resource}/{sub}");
+    }
+    if !can_i.group.is_empty() {
+        resource = format!("{resource}.{}", can_i.group);
+    }
+    if let Some(name) = &can_i.name {
+        resource = format!("{resource}/{name}");
+    }
+    let groups: String = can_i
+        .groups
+        .iter()
+        .map(|g| format!(" --as-group={g}"))
+        .collect();
+    format!(
+        "kubectl auth can-i {} {resource} --as={user}{groups} -n {namespace}",
+        can_i.verb
+    )
+}
+
+/// The command a probe runs, as `kubelab show` prints it (before anything runs).
+pub fn shown_command(op: &Operation, probe: &Probe, namespace: &str) -> String {
+    match probe {
+        Probe::Http(http) => command::curl_in_pod(&CurlRequest {
+            method: http.method.clone(),
+            target: match &http.query {
+                Some(q) => format!("{}?{q}", http.path),
+                None => http.path.clone(),
+            },
+            headers: http
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            body: http.body.as_ref().map(|b| match b {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+            token: match &http.token {
+                TokenSource::Pod => RequestToken::Pod,
+                TokenSource::None => RequestToken::None,
+                TokenSource::Invalid => RequestToken::Invalid,
+                TokenSource::File(p) => RequestToken::File(p.clone()),
+                TokenSource::Named(n) => RequestToken::Named {
+                    name: n.clone(),
+                    value: String::new(),
+                },
+            },
+            insecure: http.insecure,
+        }),
+        Probe::Kubectl(kubectl) => command::kubectl_in_pod(&kubectl.args),
+        Probe::Exec(exec) => match &exec.script {
+            Some(script) => command::script_in_pod(script),
+            None => command::argv_shown(&exec.command),
+        },
+        Probe::File(file) => format!("ls -l {}", file.path),
+        Probe::CanI(can_i) => can_i_command(can_i, &can_i.user, namespace),
+        Probe::Logs(_) => format!(
+            "kubectl logs -n {namespace} {}",
+            op.pod.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..cut], text.len())
+}
+
+/// What curl printed (body, then the status marker and code) as an observation; a
+/// Status body gives reason and message.
 fn observe_curl(stdout: &str, stderr: &str, exit_code: i32) -> Observed {
     let (body, status) = stdout
         .rsplit_once(command::STATUS_MARKER)
@@ -400,75 +896,4 @@ fn observe_curl(stdout: &str, stderr: &str, exit_code: i32) -> Observed {
         observed.message = value["message"].as_str().map(str::to_string);
     }
     observed
-}
-
-/// Who an http probe's request is made as, and the token shown for it. `mounted`: the
-/// container has a token (else `$(cat token)` is empty: anonymous); `token`: the token
-/// itself when it could be read, for its claims.
-fn http_identity(
-    observed: &mut Observed,
-    http: &crate::scenario::HttpProbe,
-    pod: &Pod,
-    mounted: bool,
-    token: Option<&str>,
-) {
-    match (http.token, mounted) {
-        (TokenChoice::Pod, true) => {
-            observed.identity = Some(service_account_user(pod));
-            observed.token = token.map(token::info);
-        }
-        (TokenChoice::Pod, false) | (TokenChoice::None, _) => {
-            observed.identity = Some("system:anonymous".into())
-        }
-        (TokenChoice::Invalid, _) => {}
-    }
-}
-
-/// `kubectl auth can-i`: a SubjectAccessReview with the groups impersonation would add.
-async fn can_i(
-    ctx: &ProbeContext,
-    probe: &Probe,
-    default_namespace: &str,
-) -> Result<(String, String, Observed), Error> {
-    let can_i = probe.can_i.as_ref().expect("kind can-i");
-    let namespace = can_i
-        .namespace
-        .clone()
-        .unwrap_or_else(|| default_namespace.to_string());
-    let review = SubjectAccessReview {
-        spec: SubjectAccessReviewSpec {
-            user: Some(can_i.user.clone()),
-            groups: Some(User::authenticated_as(&can_i.user, &[]).groups),
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some(can_i.verb.clone()),
-                resource: Some(can_i.resource.clone()),
-                group: Some(can_i.group.clone()),
-                subresource: can_i.subresource.clone(),
-                name: can_i.name.clone(),
-                namespace: Some(namespace.clone()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let api: Api<SubjectAccessReview> = Api::all(ctx.client.clone());
-    let answer = api
-        .create(&PostParams::default(), &review)
-        .await
-        .map_err(|e| Error::Kube("creating a SubjectAccessReview".into(), e))?;
-    let status = answer.status.unwrap_or_default();
-    let command = can_i_command(can_i, &namespace);
-    let observed = Observed {
-        allowed: Some(status.allowed),
-        authorizer_reason: status.reason.filter(|r| !r.is_empty()),
-        body: if status.allowed {
-            "yes".into()
-        } else {
-            "no".into()
-        },
-        identity: Some(can_i.user.clone()),
-        ..Default::default()
-    };
-    Ok(("as kubelab (SubjectAccessReview)".into(), command, observed))
 }

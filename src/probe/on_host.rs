@@ -1,111 +1,290 @@
-//! Probe kinds run on the host for a pod no node runs: against the pod's materialized
-//! volume, with the real curl and kubectl (see host.rs).
+//! The host standing in for the kubelet, for a pod no node runs: the pod's volume is
+//! materialized (host.rs), curl and kubectl run on the host against the API server as
+//! the pod would reach it, and any other command runs in a private mount namespace
+//! where the pod's files sit at their in-pod paths (sandbox.rs).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::host::{self, HostTools};
-use super::{
-    Error, ProbeContext, command, http_identity, observe_curl, service_account_user, token,
-};
-use crate::report::Observed;
-use crate::scenario::{Probe, ProbeKind};
+use super::access::{CurlRequest, FileFacts, Output, PodAccess, PodCommand, RequestToken};
+use super::command::{APISERVER_URL, SERVICE_ACCOUNT_DIR, STATUS_MARKER};
+use super::host::{HostTools, PodFiles, write_secret_file};
+use super::{Error, sandbox, token};
+use crate::scenario::vars::{self, Reference};
 
-pub async fn probe(
-    ctx: &ProbeContext,
-    tools: &HostTools,
-    probe: &Probe,
-    kind: ProbeKind,
-    pod: &Pod,
-) -> Result<(String, Observed), Error> {
-    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-    let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    let container = probe.container.as_deref();
-    let files = ctx.files_for(pod, container).await?;
-    match kind {
-        ProbeKind::Http => {
-            let http = probe.http.as_ref().expect("kind http");
-            let out = host::curl(tools, &files, http).await?;
-            let mut observed = observe_curl(&out.stdout, &out.stderr, out.exit_code);
-            http_identity(
-                &mut observed,
-                http,
-                pod,
-                files.token.is_some(),
-                files.token.as_deref(),
+pub struct OnHost {
+    pod: Pod,
+    container: Option<String>,
+    tools: HostTools,
+    files: Arc<PodFiles>,
+}
+
+impl OnHost {
+    pub async fn new(
+        client: &kube::Client,
+        tools: HostTools,
+        pod: Pod,
+        container: Option<String>,
+    ) -> Result<Self, Error> {
+        let files = Arc::new(super::host::materialize(client, &pod, container.as_deref()).await?);
+        Ok(OnHost {
+            pod,
+            container,
+            tools,
+            files,
+        })
+    }
+
+    fn name(&self) -> &str {
+        self.pod.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    fn namespace(&self) -> String {
+        let from_file = self.files.namespace_file();
+        if from_file.trim().is_empty() {
+            self.pod.metadata.namespace.clone().unwrap_or_default()
+        } else {
+            from_file.trim().to_string()
+        }
+    }
+
+    /// What the pod's shell would make of `$(hostname)`, `${NAMESPACE}`, `$(cat …)`.
+    fn expand(&self, text: &str) -> String {
+        vars::expand(text, false, |reference| match reference {
+            Reference::Hostname => Some(self.name().to_string()),
+            Reference::Variable(vars::NAMESPACE) => Some(self.namespace()),
+            // cat of a missing file prints nothing to stdout, as in the pod.
+            Reference::Cat(path) => Some(self.files.read(path).unwrap_or_default()),
+            Reference::Variable(_) => None,
+        })
+    }
+
+    fn private(&self, name: &str, contents: &str) -> Result<PathBuf, Error> {
+        let path = self.files.private_file(name);
+        let _ = std::fs::remove_file(&path);
+        write_secret_file(&path, contents.as_bytes())?;
+        Ok(path)
+    }
+
+    /// The real curl: the name kubernetes.default.svc is kept (and verified against the
+    /// CA) while the connection goes to the API server. Headers and the body come from
+    /// private files, so no token appears on a command line.
+    async fn curl(&self, request: &CurlRequest) -> Result<Output, Error> {
+        let mut args = vec!["-sS".to_string()];
+        if request.insecure {
+            args.push("-k".into());
+        } else {
+            args.push("--cacert".into());
+            args.push(
+                self.files
+                    .host_path(&format!("{SERVICE_ACCOUNT_DIR}/ca.crt"))
+                    .display()
+                    .to_string(),
             );
-            Ok((command::curl_in_pod(http), observed))
         }
-        ProbeKind::Kubectl => {
-            let args = &probe.kubectl.as_ref().expect("kind kubectl").args;
-            let out = host::kubectl(tools, &files, args).await?;
-            let observed = Observed {
-                exit_code: Some(out.exit_code),
-                body: format!("{}{}", out.stdout, out.stderr),
-                identity: files.token.as_ref().map(|_| service_account_user(pod)),
-                token: files.token.as_deref().map(token::info),
-                ..Default::default()
-            };
-            Ok((command::kubectl_in_pod(args), observed))
+        let bearer = match &request.token {
+            RequestToken::Pod => Some(
+                self.files
+                    .read(&format!("{SERVICE_ACCOUNT_DIR}/token"))
+                    .unwrap_or_default(),
+            ),
+            RequestToken::File(path) => Some(self.files.read(path).unwrap_or_default()),
+            RequestToken::Invalid => Some(token::invalid_token()),
+            RequestToken::Named { value, .. } => Some(value.clone()),
+            RequestToken::None => None,
+        };
+        let mut headers: Vec<String> = bearer
+            .into_iter()
+            .map(|t| format!("Authorization: Bearer {t}"))
+            .collect();
+        headers.extend(
+            request
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", self.expand(v))),
+        );
+        if !headers.is_empty() {
+            let path = self.private("headers", &(headers.join("\n") + "\n"))?;
+            args.extend(["-H".into(), format!("@{}", path.display())]);
         }
-        ProbeKind::File => {
-            let path = &probe.file.as_ref().expect("kind file").path;
-            let exists = if files.covers(path) {
-                files.host_path(path).exists()
-            } else if path.starts_with("/var/run/secrets/") {
-                // Nothing there comes from an image: without a volume, it does not exist.
-                false
-            } else {
-                return Err(Error::Host(format!(
-                    "{path} is not in a volume of pod {namespace}/{pod_name}: on the host kubelab can only check the files it materializes (mounted at {})",
-                    if files.mounts.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        files.mounts.join(", ")
-                    }
-                )));
-            };
-            let observed = Observed {
-                exists: Some(exists),
-                token: if exists && path.ends_with("/token") {
-                    files.token.as_deref().map(token::info)
-                } else {
-                    None
-                },
-                ..Default::default()
-            };
-            Ok((format!("ls {path}"), observed))
+        if let Some(body) = &request.body {
+            let path = self.private("body", &self.expand(body))?;
+            args.extend(["--data-binary".into(), format!("@{}", path.display())]);
         }
-        ProbeKind::Logs => {
-            let args = container_kubectl_args(pod, container)?;
-            let out = host::kubectl(tools, &files, &args).await?;
-            let observed = Observed {
-                exit_code: Some(out.exit_code),
-                body: format!("{}{}", out.stdout, out.stderr),
-                identity: files.token.as_ref().map(|_| service_account_user(pod)),
-                ..Default::default()
-            };
-            let shown = format!(
-                "kubectl logs -n {namespace} {pod_name}   # its container runs: {}",
-                command::kubectl_in_pod(&args)
-            );
-            Ok((shown, observed))
+        args.extend([
+            "--connect-to".into(),
+            format!("kubernetes.default.svc:443:{}", self.tools.apiserver),
+            "-X".into(),
+            request.method.clone(),
+            "-w".into(),
+            format!("{STATUS_MARKER}%{{http_code}}"),
+            format!("{APISERVER_URL}{}", self.expand(&request.target)),
+        ]);
+        run(&self.tools.curl, &args, &[]).await
+    }
+
+    /// The real kubectl with the pod's in-cluster identity: its token file, its CA, its
+    /// namespace, and the server name the pod would use.
+    async fn kubectl(&self, args: &[String]) -> Result<Output, Error> {
+        let token = self
+            .files
+            .host_path(&format!("{SERVICE_ACCOUNT_DIR}/token"));
+        let ca = self
+            .files
+            .host_path(&format!("{SERVICE_ACCOUNT_DIR}/ca.crt"));
+        let user = if token.exists() {
+            format!("    tokenFile: {}\n", token.display())
+        } else {
+            "    {}\n".to_string()
+        };
+        let kubeconfig = format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: in-cluster
+  cluster:
+    server: https://{server}
+    tls-server-name: kubernetes.default.svc
+    certificate-authority: {ca}
+users:
+- name: pod
+  user:
+{user}contexts:
+- name: in-cluster
+  context: {{cluster: in-cluster, user: pod, namespace: '{namespace}'}}
+current-context: in-cluster
+",
+            server = self.tools.apiserver,
+            ca = ca.display(),
+            namespace = self.namespace(),
+        );
+        let path = self.private("kubeconfig", &kubeconfig)?;
+        let mut all: Vec<String> = args.iter().map(|a| self.expand(a)).collect();
+        all.insert(0, format!("--kubeconfig={}", path.display()));
+        run(
+            &self.tools.kubectl,
+            &all,
+            &[("HOME", self.files.dir().display().to_string())],
+        )
+        .await
+    }
+
+    /// What the container runs, when it is kubectl (the only program kubelab can stand
+    /// in for on the host): the arguments after `kubectl`.
+    fn container_kubectl_args(&self) -> Result<Vec<String>, Error> {
+        let chosen = super::access::container_of(&self.pod, self.container.as_deref())
+            .ok_or_else(|| Error::Pod("no such container".into()))?;
+        let mut words: Vec<String> = chosen.command.clone().unwrap_or_default();
+        words.extend(chosen.args.clone().unwrap_or_default());
+        match words.split_first() {
+            Some((program, rest)) if program.rsplit('/').next() == Some("kubectl") => {
+                Ok(rest.to_vec())
+            }
+            _ => Err(Error::Host(format!(
+                "without a node kubelab can only stand in for containers that run kubectl; container {} runs {:?}",
+                chosen.name, words
+            ))),
         }
-        ProbeKind::CanI => unreachable!("can-i does not run from a pod"),
     }
 }
 
-/// What the container runs, when it is kubectl (the only program kubelab can stand in
-/// for on the host): the arguments after `kubectl`.
-fn container_kubectl_args(pod: &Pod, container: Option<&str>) -> Result<Vec<String>, Error> {
-    let chosen = super::container_of(pod, container)
-        .ok_or_else(|| Error::Pod("no such container".into()))?;
-    let mut words: Vec<String> = chosen.command.clone().unwrap_or_default();
-    words.extend(chosen.args.clone().unwrap_or_default());
-    match words.split_first() {
-        Some((program, rest)) if program.rsplit('/').next() == Some("kubectl") => Ok(rest.to_vec()),
-        _ => Err(Error::Host(format!(
-            "without a node kubelab can only stand in for containers that run kubectl; container {} runs {:?}",
-            chosen.name, words
-        ))),
+#[async_trait::async_trait]
+impl PodAccess for OnHost {
+    fn pod(&self) -> &Pod {
+        &self.pod
     }
+
+    fn ran(&self) -> String {
+        format!("on host for pod {}/{}", self.namespace(), self.name())
+    }
+
+    async fn run(&self, command: &PodCommand) -> Result<Output, Error> {
+        match command {
+            PodCommand::Curl(request) => self.curl(request).await,
+            PodCommand::Kubectl(args) => self.kubectl(args).await,
+            PodCommand::Argv(argv) => {
+                let argv: Vec<String> = argv.iter().map(|a| self.expand(a)).collect();
+                sandbox::run(&self.sandbox(), &argv).await
+            }
+            PodCommand::Script(script) => {
+                let argv = vec![
+                    "sh".into(),
+                    "-c".into(),
+                    super::command::script_in_pod(script),
+                ];
+                sandbox::run(&self.sandbox(), &argv).await
+            }
+        }
+    }
+
+    async fn read_file(&self, path: &str) -> Result<FileFacts, Error> {
+        if self.files.covers(path) {
+            let content = self.files.read(path);
+            return Ok(FileFacts {
+                exists: content.is_some(),
+                content,
+                ..Default::default()
+            });
+        }
+        if path.starts_with("/var/run/secrets/") {
+            // Nothing there comes from an image: without a volume, it does not exist.
+            return Ok(FileFacts::default());
+        }
+        Err(Error::Host(format!(
+            "{path} is not in a volume of pod {}/{}: on the host kubelab can only check the files it materializes (mounted at {})",
+            self.namespace(),
+            self.name(),
+            if self.files.mounts.is_empty() {
+                "nothing".to_string()
+            } else {
+                self.files.mounts.join(", ")
+            }
+        )))
+    }
+
+    async fn logs(
+        &self,
+        _done: &(dyn for<'t> Fn(&'t str) -> bool + Sync),
+        _timeout: Duration,
+    ) -> Result<Output, Error> {
+        // No container ran: run its command once, as it would have run.
+        let args = self.container_kubectl_args()?;
+        let out = self.kubectl(&args).await?;
+        Ok(Output {
+            stdout: format!("{}{}", out.stdout, out.stderr),
+            ..out
+        })
+    }
+}
+
+impl OnHost {
+    fn sandbox(&self) -> sandbox::Sandbox<'_> {
+        sandbox::Sandbox {
+            files: &self.files,
+            hostname: self.name(),
+            apiserver: &self.tools.apiserver,
+            curl: &self.tools.curl,
+        }
+    }
+}
+
+/// Runs a program on the host and collects its output.
+pub async fn run(program: &Path, args: &[String], env: &[(&str, String)]) -> Result<Output, Error> {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| Error::Host(format!("running {}: {e}", program.display())))?;
+    Ok(Output {
+        exit_code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
 }

@@ -4,14 +4,16 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{LabReport, ProbeReport};
-use crate::runner::Target;
+use super::{LabReport, OperationReport};
+use crate::engine::Target;
 
 #[derive(Serialize)]
 struct StepView<'a> {
     name: &'a str,
-    actions: &'a [String],
-    probes: BTreeMap<&'a str, &'a ProbeReport>,
+    /// What the step changed: "applied Role default/pod-reader", ...
+    actions: Vec<String>,
+    /// Operations by id: `steps.<step>.ops.<id>`.
+    ops: BTreeMap<&'a str, &'a OperationReport>,
 }
 
 #[derive(Serialize)]
@@ -32,13 +34,13 @@ pub fn render_explanation(template: &str, lab: &LabReport, target: &Target) -> S
         .steps
         .iter()
         .map(|s| {
-            let probes = s.probes.iter().map(|p| (p.id.as_str(), p)).collect();
+            let ops = s.operations.iter().map(|p| (p.id.as_str(), p)).collect();
             (
                 s.id.as_str(),
                 StepView {
                     name: &s.name,
-                    actions: &s.actions,
-                    probes,
+                    actions: s.actions(),
+                    ops,
                 },
             )
         })

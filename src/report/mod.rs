@@ -7,10 +7,8 @@ mod junit;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{Expect, ProbeKind};
-
 pub use explain::render_explanation;
-pub use human::{print_summary, probe_line, step_line};
+pub use human::{operation_line, print_summary};
 pub use junit::write_junit;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,7 +30,10 @@ pub struct LabReport {
     pub source: String,
     pub outcome: Outcome,
     pub steps: Vec<StepReport>,
-    /// Why the lab could not finish (apply, wait or cleanup failed), if it could not.
+    /// Its built-in suite, if it comes from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// Why the lab could not finish (apply, wait or cleanup failed), or was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The rendered explanation (Markdown).
@@ -45,37 +46,86 @@ pub struct LabReport {
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Passed,
-    /// A probe observed something other than what the lab expects.
+    /// A check observed something other than what the lab expects (exit 1).
     Failed,
-    /// The lab could not run to the end (cluster or environment problem).
+    /// The lab's content does not work on a cluster: a manifest the API server rejects,
+    /// a type it does not know (exit 2).
+    Invalid,
+    /// The lab could not run to the end: a cluster or environment problem (exit 3).
     Error,
+    /// The cluster does not offer what the lab requires (a node).
+    Skipped,
+}
+
+impl Outcome {
+    /// The more serious of two outcomes (what a lab's operations add up to).
+    pub fn worst(self, other: Outcome) -> Outcome {
+        let rank = |o: Outcome| match o {
+            Outcome::Skipped => 0,
+            Outcome::Passed => 1,
+            Outcome::Failed => 2,
+            Outcome::Invalid => 3,
+            Outcome::Error => 4,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
     pub id: String,
     pub name: String,
-    /// What the step did before probing: "applied Role default/pod-reader", ...
-    pub actions: Vec<String>,
-    pub probes: Vec<ProbeReport>,
+    pub operations: Vec<OperationReport>,
     pub duration_ms: u64,
 }
 
+impl StepReport {
+    /// What the step's non-check operations did: "applied Role default/pod-reader", ...
+    pub fn actions(&self) -> Vec<String> {
+        self.operations
+            .iter()
+            .filter(|op| !op.check)
+            .flat_map(|op| op.actions.iter().cloned())
+            .collect()
+    }
+}
+
+/// One operation of a step, as it ran.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ProbeReport {
+pub struct OperationReport {
+    /// The operation's id, or its kind and position ("apply_1").
     pub id: String,
+    /// The lab's name for it, or a description of what it did.
     pub name: String,
-    pub kind: ProbeKind,
-    /// Where it ran: "in pod default/mydemo", "on host for pod default/mydemo", or
-    /// "as kubelab (SubjectAccessReview)".
-    pub ran: String,
-    /// The command as it runs in the pod (never with a token in it).
-    pub command: String,
+    /// apply, create, patch, delete, assert, events, wait, token, restart, http, exec,
+    /// kubectl, file, can-i, logs.
+    pub kind: String,
+    /// Whether it checks something (probes, assert, events, an expected rejection).
+    pub check: bool,
+    pub outcome: Outcome,
+    /// `outcome == passed` (or skipped), for templates.
     pub passed: bool,
-    pub expected: Expect,
+    /// Where it ran: "in pod default/mydemo", "on host for pod default/mydemo", "as
+    /// kubelab", "as system:serviceaccount:x:y".
+    pub ran: String,
+    /// The command or request, as a person would type it (never with a token in it).
+    pub command: String,
+    /// What it changed: "applied Role default/pod-reader", ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<serde_json::Value>,
     pub observed: Observed,
     /// One line per unmet expectation: "status: expected 403, got 200".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
+    /// Why it could not run, or why it was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub duration_ms: u64,
 }
 
@@ -113,6 +163,21 @@ pub struct Observed {
     /// why it is allowed or denied, and the 403 message it predicts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rbac: Option<crate::rbac::Why>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+    /// A file's permission bits ("644") and owner ("0:0").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// An assert's `--- expected` / `+++ actual` diff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Values this operation captured into variables (never a token).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub captured: std::collections::BTreeMap<String, String>,
     /// Something kept the probe from observing (curl could not connect, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -145,20 +210,29 @@ pub struct BindingInfo {
 }
 
 impl RunReport {
-    pub fn probes(&self) -> impl Iterator<Item = &ProbeReport> {
-        self.labs
-            .iter()
-            .flat_map(|l| l.steps.iter().flat_map(|s| s.probes.iter()))
+    /// Every operation that checks something: probes, asserts, events, rejections.
+    pub fn checks(&self) -> impl Iterator<Item = &OperationReport> {
+        self.operations().filter(|op| op.check)
     }
 
-    /// 0 all passed, 1 a probe failed, 3 a lab could not run.
+    pub fn operations(&self) -> impl Iterator<Item = &OperationReport> {
+        self.labs
+            .iter()
+            .flat_map(|l| l.steps.iter().flat_map(|s| s.operations.iter()))
+    }
+
+    /// 0 all passed, 1 a check failed, 2 a lab's content is wrong, 3 a lab could not
+    /// run.
     pub fn exit_code(&self) -> u8 {
-        if self.labs.iter().any(|l| l.outcome == Outcome::Error) {
-            3
-        } else if self.labs.iter().any(|l| l.outcome == Outcome::Failed) {
-            1
-        } else {
-            0
+        let worst = self
+            .labs
+            .iter()
+            .fold(Outcome::Passed, |worst, lab| worst.worst(lab.outcome));
+        match worst {
+            Outcome::Passed | Outcome::Skipped => 0,
+            Outcome::Failed => 1,
+            Outcome::Invalid => 2,
+            Outcome::Error => 3,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Reading labs from disk: lab.yaml into the model (a syntax or type error becomes a
-//! [`Problem`] at its line and column), then the checks of [`super::lint`].
+//! Reading labs: lab.yaml into the model (a syntax or type error becomes a [`Problem`]
+//! at its line and column), then the checks of [`super::lint`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,12 +8,14 @@ use super::lint;
 use super::locate::{Locations, Position};
 use super::model::Lab;
 use super::problem::{Error, Problem};
+use super::source::LabFolder;
 
 pub const LAB_FILE: &str = "lab.yaml";
 
 /// A manifest file a lab applies: its YAML documents as JSON values, with positions.
 #[derive(Clone, Debug)]
 pub struct Manifest {
+    /// As messages name it.
     pub path: PathBuf,
     pub documents: Vec<serde_json::Value>,
     pub locations: Vec<Locations>,
@@ -24,56 +26,30 @@ pub struct Manifest {
 pub struct LoadedLab {
     /// The folder's name, e.g. 02-custom-serviceaccount.
     pub folder: String,
-    pub dir: PathBuf,
+    /// Its built-in suite, or None for a folder on disk.
+    pub suite: Option<&'static str>,
     pub lab: Lab,
-    /// By the name the lab's `apply` lists use.
+    /// Manifests by the name the lab uses for them.
     pub manifests: BTreeMap<String, Manifest>,
+    /// Request bodies (`body-file`) by name.
+    pub files: BTreeMap<String, String>,
     pub template: String,
 }
 
-/// The built-in labs: KUBELAB_SCENARIOS, else ./scenarios, else the checkout this
-/// binary was built from.
-pub fn default_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KUBELAB_SCENARIOS").filter(|d| !d.is_empty()) {
-        return dir.into();
+impl LoadedLab {
+    /// Whether this lab needs a node that runs pods.
+    pub fn needs_node(&self) -> bool {
+        self.lab.requires.contains(&super::model::Requirement::Node)
     }
-    let here = PathBuf::from("scenarios");
-    if here
-        .join("01-default-serviceaccount")
-        .join(LAB_FILE)
-        .exists()
-    {
-        return here;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
 }
 
-/// Every lab in `dir` (its sub-folders with a lab.yaml, in name order), or `dir` itself
-/// when it holds a lab.yaml. All problems of all labs are reported together.
-pub fn load_dir(dir: &Path) -> Result<Vec<LoadedLab>, Error> {
-    let folders = if dir.join(LAB_FILE).is_file() {
-        vec![dir.to_path_buf()]
-    } else {
-        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let mut folders: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.join(LAB_FILE).is_file())
-            .collect();
-        folders.sort();
-        folders
-    };
-    if folders.is_empty() {
-        return Err(Error::NoLabs(dir.to_path_buf()));
-    }
+/// Every lab of `folders`; all problems of all labs are reported together.
+pub fn load(folders: Vec<LabFolder>) -> Result<Vec<LoadedLab>, Error> {
     let mut labs = Vec::new();
     let mut problems = Vec::new();
-    for folder in folders {
-        match load_lab(&folder) {
-            Ok(lab) => labs.push(lab),
+    for folder in &folders {
+        match load_lab(folder) {
+            Ok(lab) => labs.push((folder, lab)),
             Err(mut found) => problems.append(&mut found),
         }
     }
@@ -81,18 +57,18 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedLab>, Error> {
         problems.push(duplicate);
     }
     if problems.is_empty() {
-        Ok(labs)
+        Ok(labs.into_iter().map(|(_, lab)| lab).collect())
     } else {
         Err(Error::Invalid(problems))
     }
 }
 
-fn first_duplicate_id(labs: &[LoadedLab]) -> Option<Problem> {
+fn first_duplicate_id(labs: &[(&LabFolder, LoadedLab)]) -> Option<Problem> {
     let mut seen: BTreeMap<&str, &LoadedLab> = BTreeMap::new();
-    for loaded in labs {
+    for (folder, loaded) in labs {
         if let Some(first) = seen.insert(&loaded.lab.id, loaded) {
             return Some(Problem {
-                file: loaded.dir.join(LAB_FILE),
+                file: folder.display(LAB_FILE),
                 at: Position { line: 1, column: 1 },
                 field: "id".into(),
                 message: format!("id '{}' is also the id of {}", loaded.lab.id, first.folder),
@@ -102,14 +78,14 @@ fn first_duplicate_id(labs: &[LoadedLab]) -> Option<Problem> {
     None
 }
 
-pub fn load_lab(dir: &Path) -> Result<LoadedLab, Vec<Problem>> {
-    let file = dir.join(LAB_FILE);
-    let text = std::fs::read_to_string(&file).map_err(|e| {
+pub fn load_lab(folder: &LabFolder) -> Result<LoadedLab, Vec<Problem>> {
+    let file = folder.display(LAB_FILE);
+    let text = folder.read(LAB_FILE).map_err(|message| {
         vec![Problem {
             file: file.clone(),
             at: Position { line: 1, column: 1 },
             field: String::new(),
-            message: format!("cannot read: {e}"),
+            message,
         }]
     })?;
     let locations = Locations::of_documents(&text)
@@ -118,18 +94,16 @@ pub fn load_lab(dir: &Path) -> Result<LoadedLab, Vec<Problem>> {
         .unwrap_or_default();
     let lab: Lab = serde_saphyr::from_str(&text)
         .map_err(|e| vec![deserialize_problem(&file, &text, &locations, &e)])?;
-    let checked = lint::check(&lab, dir, &file, &locations);
+    let checked = lint::check(&lab, folder, &file, &locations);
     if !checked.problems.is_empty() {
         return Err(checked.problems);
     }
     Ok(LoadedLab {
-        folder: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        dir: dir.to_path_buf(),
+        folder: folder.name(),
+        suite: folder.suite(),
         lab,
         manifests: checked.manifests,
+        files: checked.files,
         template: checked.template,
     })
 }
@@ -169,10 +143,20 @@ pub fn deserialize_problem(
             };
             (super::locate::join(&mapping, missing), at)
         }
-        None => (locations.path_at(at).unwrap_or_default().to_string(), at),
+        // A value's own error (a bad number, a whole operation that does two things) is
+        // the value's; an unknown key is the key's.
+        None => (
+            locations
+                .value_path_at(at)
+                .or_else(|| locations.path_at(at))
+                .unwrap_or_default()
+                .to_string(),
+            at,
+        ),
     };
     // "invalid u16" says what was wanted; add what was found.
     if !message.contains('`')
+        && !message.contains('\'')
         && let Some(found) = token_at(text, at)
     {
         message = format!("{message}: found `{found}`");
@@ -199,14 +183,14 @@ fn token_at(text: &str, at: Position) -> Option<String> {
         .take_while(|c| !matches!(c, ',' | '}' | ']' | '#'))
         .collect();
     let word = word.trim();
-    (!word.is_empty()).then(|| word.to_string())
+    (!word.is_empty() && !word.ends_with(':')).then(|| word.to_string())
 }
 
 /// The labs `wanted` names, by id ("02"), folder name, or folder prefix; all when none.
 pub fn select(
     labs: Vec<LoadedLab>,
     wanted: &[String],
-    dir: &Path,
+    from: &str,
 ) -> Result<Vec<LoadedLab>, Error> {
     if wanted.is_empty() {
         return Ok(labs);
@@ -220,7 +204,7 @@ pub fn select(
             })
             .ok_or_else(|| Error::NoSuchLab {
                 wanted: want.clone(),
-                dir: dir.to_path_buf(),
+                from: from.to_string(),
                 available: labs.iter().map(|l| l.folder.clone()).collect(),
             })?;
         if !chosen.iter().any(|c: &LoadedLab| c.folder == found.folder) {

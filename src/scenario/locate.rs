@@ -140,6 +140,21 @@ impl Locations {
         }
     }
 
+    /// Whether `path` is in the document itself (not only an ancestor of it).
+    pub fn has(&self, path: &str) -> bool {
+        self.entries.contains_key(path)
+    }
+
+    /// The first of `candidates` the document has, else the last one.
+    pub fn first_of(&self, candidates: &[String]) -> String {
+        candidates
+            .iter()
+            .find(|c| self.has(c))
+            .or(candidates.last())
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The path of the field whose key or value starts at `at` (the deepest one).
     pub fn path_at(&self, at: Position) -> Option<&str> {
         self.entries

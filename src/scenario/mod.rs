@@ -1,16 +1,39 @@
-//! Labs: the file model, loading with exact error positions, validation, the schema.
+//! Labs: the file model, where lab files come from (the binary or a folder), loading
+//! with exact error positions, validation, variables, the schema.
 
+mod forms;
 mod lint;
 mod load;
 mod locate;
+mod matchers;
 mod model;
+mod probes;
 mod problem;
+mod source;
+pub mod vars;
 
-pub use load::{LoadedLab, default_dir, load_dir, select};
+pub use forms::{ObjectRef, Timeout};
+pub use lint::is_dns_label;
+pub use load::{LAB_FILE, LoadedLab, Manifest, select};
+pub use matchers::{JsonExpect, MATCHER_KEYS, Match, Matchers, Text, TextMatch};
 pub use model::*;
-pub use problem::Error;
+pub use probes::*;
+pub use problem::{Error, Problem};
+pub use source::{LabFolder, SUITES};
+
+use std::path::Path;
 
 /// The JSON Schema of lab.yaml, generated from the model.
 pub fn schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Lab)).expect("schema serializes")
+}
+
+/// The labs of a folder on disk (one lab, or a folder of labs).
+pub fn load_dir(dir: &Path) -> Result<Vec<LoadedLab>, Error> {
+    load::load(source::on_disk(dir)?)
+}
+
+/// The labs of a built-in suite ("seed", "conformance").
+pub fn load_suite(suite: &str) -> Result<Vec<LoadedLab>, Error> {
+    load::load(source::built_in(suite)?)
 }

@@ -1,14 +1,20 @@
-//! The lab file model: what a lab.yaml may say. Unknown fields are rejected, so a typo
-//! is an error with its line, not a silently ignored key. The JSON Schema editors use
-//! (`kubelab schema`) is generated from these types.
+//! The lab file model: what a lab.yaml may say. A lab is steps; a step is an ordered
+//! list of operations, each doing one thing (apply, create, patch, delete, assert,
+//! events, wait, token, restart, or one probe). Unknown fields are rejected, so a typo
+//! is an error with its line; the JSON Schema (`kubelab schema`) comes from these types.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-/// A numbered lab: steps that apply manifests, wait for what they create, and probe
-/// the API server.
+use super::forms::{ObjectRef, ShortForms, ShortOr, Timeout};
+use super::matchers::Text;
+use super::probes::*;
+
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Lab {
@@ -17,11 +23,14 @@ pub struct Lab {
     pub title: String,
     /// One or two sentences: what the lab shows.
     pub summary: String,
-    /// The section of the source text the lab comes from.
+    /// Where the lab comes from: a section of a text, or an upstream test.
     pub source: String,
-    /// Namespaces the lab's objects and pods live in; the first is the default for
-    /// probes. Labs that share a namespace never run at the same time.
+    /// Namespaces the lab's objects and pods live in; the first is the default.
+    /// Labs that share a namespace never run at the same time.
     pub namespaces: Vec<String>,
+    /// What the cluster must offer; a lab whose needs are not met is skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<Requirement>,
     /// The explanation template (tera, Markdown) beside lab.yaml.
     #[serde(default = "default_explain")]
     pub explain: String,
@@ -32,277 +41,484 @@ fn default_explain() -> String {
     "explain.md.tera".into()
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Requirement {
+    /// A node that really runs pods (kind, a cluster with nodes, `cluster up --node`).
+    Node,
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Step {
     /// Key of this step in the explanation template (`steps.<id>`).
     pub id: String,
     pub name: String,
-    /// Manifest files beside lab.yaml, applied in order (server-side apply).
-    #[serde(default)]
-    pub apply: Vec<String>,
-    /// Deployments to restart after applying (`deployment/<name>`), as
-    /// `kubectl rollout restart` does: their pods are replaced.
-    #[serde(default)]
-    pub restart: Vec<String>,
-    /// What must exist (or be ready) before the probes run.
-    #[serde(default)]
-    pub wait: Vec<Wait>,
-    #[serde(default)]
-    pub probes: Vec<Probe>,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Wait {
-    /// A Pod created by this lab.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod: Option<String>,
-    /// A Deployment created by this lab (waits for its pods).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<String>,
-    /// Defaults to the lab's first namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub until: WaitUntil,
-    /// e.g. "60s", "2m" (default 120s).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum WaitUntil {
-    /// The object exists (its pods, for a Deployment) with everything admission added.
-    Created,
-    /// Running (some container started) where a node runs pods; created, where none does.
-    Running,
-    /// Running and Ready where a node runs pods; created, where none does.
-    #[default]
-    Ready,
-}
-
-/// One check. Exactly one of `http`, `kubectl`, `file`, `can-i`, `logs`.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Probe {
-    /// Key of this probe in the explanation template (`steps.<step>.probes.<id>`).
-    pub id: String,
-    /// What the probe shows, in a few words.
-    pub name: String,
-    /// The pod the probe runs from: a Pod's name, or `deployment/<name>` for one of a
-    /// Deployment's pods. Not used by `can-i`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod: Option<String>,
-    /// The pod's namespace; defaults to the lab's first namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// The container the probe runs in (or whose log it reads); defaults to the first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http: Option<HttpProbe>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kubectl: Option<KubectlProbe>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<FileProbe>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub can_i: Option<CanIProbe>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logs: Option<LogsProbe>,
-    pub expect: Expect,
-}
-
-/// `curl https://kubernetes.default.svc<path>` from the pod.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct HttpProbe {
-    #[serde(default = "default_method")]
-    pub method: String,
-    /// May use `$(hostname)` (the pod's name) and `${NAMESPACE}` (the pod's namespace).
-    pub path: String,
-    /// Query string without the leading '?', e.g. "watch=true".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub query: Option<String>,
-    #[serde(default)]
-    pub token: TokenChoice,
-    /// Skip TLS verification (`curl -k`): for a pod without the mounted ca.crt.
+    /// The operations, in order. Consecutive probes run side by side unless the step
+    /// is `sequential`; everything else runs one at a time.
+    #[serde(default, rename = "do")]
+    pub operations: Vec<Operation>,
+    /// Run consecutive probes one after another instead of side by side.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub insecure: bool,
+    pub sequential: bool,
+    /// The first lab form's keys, kept only so lint can say how to migrate.
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub apply: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub restart: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub wait: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    #[schemars(skip)]
+    pub probes: Option<serde_json::Value>,
 }
 
-fn default_method() -> String {
-    "GET".into()
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum TokenChoice {
-    /// The pod's own ServiceAccount token file, as the seeds' curl commands read it.
-    #[default]
-    Pod,
-    /// No Authorization header: the request is anonymous.
-    None,
-    /// A well-formed but wrongly signed token: authentication fails (401).
-    Invalid,
-}
-
-/// `kubectl <args>` inside the pod, with the pod's in-cluster credentials.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct KubectlProbe {
-    pub args: Vec<String>,
-}
-
-/// Whether a path exists in the pod's filesystem.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct FileProbe {
-    pub path: String,
-}
-
-/// A SubjectAccessReview, as `kubectl auth can-i --as=<as>` asks it.
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct CanIProbe {
-    /// The user asked about, e.g. system:serviceaccount:project-swan:default.
-    #[serde(rename = "as")]
-    pub user: String,
-    pub verb: String,
-    pub resource: String,
-    #[serde(default)]
-    pub group: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subresource: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+/// One operation: the fields every operation may have, and exactly one action.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Operation {
+    /// Key in the explanation template (`steps.<step>.ops.<id>`); probes need one.
+    pub id: Option<String>,
+    /// What the operation shows, in a few words (the report's line).
     pub name: Option<String>,
+    /// Probes from a pod: the Pod's name, or `deployment/x`, `job/x`, `statefulset/x`,
+    /// `daemonset/x` for one of its pods.
+    pub pod: Option<String>,
+    /// The container a probe runs in (or whose log it reads); default: the first.
+    pub container: Option<String>,
     /// Defaults to the lab's first namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    pub action: Action,
 }
 
-/// The logs of the probe's pod (or of a pod of `deployment/<name>`).
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct LogsProbe {}
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Apply(Apply),
+    Create(Apply),
+    Patch(PatchOp),
+    Delete(DeleteOp),
+    Assert(AssertOp),
+    Events(EventsOp),
+    Wait(WaitOp),
+    Token(TokenOp),
+    Restart(ObjectRef),
+    Probe(Probe),
+}
 
-/// What the probe must observe. Which fields apply depends on the probe's kind.
+impl Action {
+    pub fn key(&self) -> &'static str {
+        match self {
+            Action::Apply(_) => "apply",
+            Action::Create(_) => "create",
+            Action::Patch(_) => "patch",
+            Action::Delete(_) => "delete",
+            Action::Assert(_) => "assert",
+            Action::Events(_) => "events",
+            Action::Wait(_) => "wait",
+            Action::Token(_) => "token",
+            Action::Restart(_) => "restart",
+            Action::Probe(probe) => probe.key(),
+        }
+    }
+}
+
+/// Every key an operation may have: the common ones, then one per action.
+pub const OPERATION_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "pod",
+    "container",
+    "namespace",
+    "apply",
+    "create",
+    "patch",
+    "delete",
+    "assert",
+    "events",
+    "wait",
+    "token",
+    "restart",
+    "http",
+    "exec",
+    "kubectl",
+    "file",
+    "can-i",
+    "logs",
+];
+
+impl<'de> Deserialize<'de> for Operation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct OperationVisitor;
+        impl<'de> Visitor<'de> for OperationVisitor {
+            type Value = Operation;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an operation: a mapping with one of apply, create, patch, delete, assert, events, wait, token, restart, http, exec, kubectl, file, can-i, logs")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Operation, A::Error> {
+                let mut op = Operation {
+                    id: None,
+                    name: None,
+                    pod: None,
+                    container: None,
+                    namespace: None,
+                    action: Action::Restart(ObjectRef {
+                        resource: String::new(),
+                        name: None,
+                    }),
+                };
+                let mut action: Option<(String, Action)> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let next = match key.as_str() {
+                        "id" => {
+                            op.id = Some(map.next_value()?);
+                            continue;
+                        }
+                        "name" => {
+                            op.name = Some(map.next_value()?);
+                            continue;
+                        }
+                        "pod" => {
+                            op.pod = Some(map.next_value()?);
+                            continue;
+                        }
+                        "container" => {
+                            op.container = Some(map.next_value()?);
+                            continue;
+                        }
+                        "namespace" => {
+                            op.namespace = Some(map.next_value()?);
+                            continue;
+                        }
+                        "apply" => Action::Apply(map.next_value::<ShortOr<_>>()?.0),
+                        "create" => Action::Create(map.next_value::<ShortOr<_>>()?.0),
+                        "patch" => Action::Patch(map.next_value()?),
+                        "delete" => Action::Delete(map.next_value::<ShortOr<_>>()?.0),
+                        "assert" => Action::Assert(map.next_value()?),
+                        "events" => Action::Events(map.next_value()?),
+                        "wait" => Action::Wait(map.next_value::<ShortOr<_>>()?.0),
+                        "token" => Action::Token(map.next_value()?),
+                        "restart" => Action::Restart(map.next_value()?),
+                        "http" => Action::Probe(Probe::Http(map.next_value()?)),
+                        "exec" => Action::Probe(Probe::Exec(map.next_value()?)),
+                        "kubectl" => Action::Probe(Probe::Kubectl(map.next_value()?)),
+                        "file" => Action::Probe(Probe::File(map.next_value()?)),
+                        "can-i" => Action::Probe(Probe::CanI(map.next_value()?)),
+                        "logs" => Action::Probe(Probe::Logs(map.next_value()?)),
+                        other => return Err(de::Error::unknown_field(other, OPERATION_KEYS)),
+                    };
+                    if let Some((first, _)) = &action {
+                        return Err(de::Error::custom(format!(
+                            "an operation does one thing, but this one has both `{first}` and `{key}`: split it into two operations"
+                        )));
+                    }
+                    action = Some((key, next));
+                }
+                let (_, action) = action.ok_or_else(|| {
+                    de::Error::custom(
+                        "an operation needs one of apply, create, patch, delete, assert, events, wait, token, restart, http, exec, kubectl, file, can-i, logs",
+                    )
+                })?;
+                op.action = action;
+                Ok(op)
+            }
+        }
+        d.deserialize_map(OperationVisitor)
+    }
+}
+
+/// The operation's schema: common keys plus exactly one action key.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[allow(dead_code)] // only its schema is used
+struct OperationSchema {
+    id: Option<String>,
+    name: Option<String>,
+    pod: Option<String>,
+    container: Option<String>,
+    namespace: Option<String>,
+    apply: Option<ShortOr<Apply>>,
+    create: Option<ShortOr<Apply>>,
+    patch: Option<PatchOp>,
+    delete: Option<ShortOr<DeleteOp>>,
+    assert: Option<AssertOp>,
+    events: Option<EventsOp>,
+    wait: Option<ShortOr<WaitOp>>,
+    token: Option<TokenOp>,
+    restart: Option<ObjectRef>,
+    http: Option<HttpProbe>,
+    exec: Option<ExecProbe>,
+    kubectl: Option<KubectlProbe>,
+    file: Option<FileProbe>,
+    can_i: Option<CanIProbe>,
+    logs: Option<LogsProbe>,
+}
+
+impl JsonSchema for Operation {
+    fn schema_name() -> Cow<'static, str> {
+        "Operation".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = OperationSchema::json_schema(generator);
+        let one_of: Vec<serde_json::Value> = OPERATION_KEYS[5..]
+            .iter()
+            .map(|key| json_schema!({"required": [key]}).to_value())
+            .collect();
+        schema.insert(
+            "description".into(),
+            "One operation: id, name, pod, container, namespace, and exactly one action.".into(),
+        );
+        schema.insert("oneOf".into(), one_of.into());
+        schema
+    }
+}
+
+/// Who an operation acts as, through impersonation: a user with groups, or a
+/// ServiceAccount (`name` in the operation's namespace, or `namespace/name`).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Expect {
-    /// http: the HTTP status code.
+pub struct Identity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serviceaccount: Option<String>,
+}
+
+/// The rejection an operation expects from the API server; it passes when the
+/// request is rejected this way.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExpectError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    /// http: the `reason` of a Status body (Forbidden, Unauthorized, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// http: the exact `message` of a Status body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// http: text the `message` of a Status body contains.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message_contains: Option<String>,
-    /// http: fields of the JSON body by dotted path ("kind", "items.0.metadata.name").
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub json: BTreeMap<String, serde_json::Value>,
-    /// kubectl: the exit code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    /// kubectl, logs: text the output (stdout and stderr) contains.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_contains: Option<String>,
-    /// file: whether the path exists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exists: Option<bool>,
-    /// can-i: whether the request is allowed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed: Option<bool>,
+    pub message: Option<Text>,
 }
 
-/// The kinds of probe, for messages and reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProbeKind {
-    Http,
-    Kubectl,
-    File,
-    CanI,
-    Logs,
+/// Server-side apply (or create) of manifest files beside lab.yaml:
+/// `apply: rbac.yaml`, `apply: [a.yaml, b.yaml]`, or the mapping.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Apply {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_error: Option<ExpectError>,
 }
 
-impl ProbeKind {
-    pub const ALL: [ProbeKind; 5] = [
-        ProbeKind::Http,
-        ProbeKind::Kubectl,
-        ProbeKind::File,
-        ProbeKind::CanI,
-        ProbeKind::Logs,
-    ];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            ProbeKind::Http => "http",
-            ProbeKind::Kubectl => "kubectl",
-            ProbeKind::File => "file",
-            ProbeKind::CanI => "can-i",
-            ProbeKind::Logs => "logs",
-        }
-    }
-
-    /// The `expect` fields that mean something for this kind.
-    pub fn expect_fields(self) -> &'static [&'static str] {
-        match self {
-            ProbeKind::Http => &["status", "reason", "message", "message-contains", "json"],
-            ProbeKind::Kubectl => &["exit-code", "output-contains"],
-            ProbeKind::File => &["exists"],
-            ProbeKind::CanI => &["allowed"],
-            ProbeKind::Logs => &["output-contains"],
-        }
-    }
-}
-
-impl Probe {
-    /// The kinds this probe sets (a valid probe sets exactly one).
-    pub fn kinds(&self) -> Vec<ProbeKind> {
-        let set = [
-            self.http.is_some(),
-            self.kubectl.is_some(),
-            self.file.is_some(),
-            self.can_i.is_some(),
-            self.logs.is_some(),
-        ];
-        ProbeKind::ALL
+impl Apply {
+    /// Every file, in order.
+    pub fn all_files(&self) -> Vec<&str> {
+        self.file
             .iter()
-            .zip(set)
-            .filter_map(|(kind, is_set)| is_set.then_some(*kind))
+            .chain(&self.files)
+            .map(String::as_str)
             .collect()
     }
+}
 
-    /// Whether the probe runs from inside a pod (everything but `can-i`).
-    pub fn needs_pod(&self) -> bool {
-        self.can_i.is_none()
+impl ShortForms for Apply {
+    type Long = Apply;
+    const EXPECTING: &'static str =
+        "a manifest file, a list of files, or {file, files, as, expect-error}";
+    fn from_long(long: Apply) -> Self {
+        long
+    }
+    fn from_str(file: String) -> Result<Self, String> {
+        Ok(Apply {
+            file: Some(file),
+            ..Default::default()
+        })
+    }
+    fn from_list(files: Vec<String>) -> Result<Self, String> {
+        Ok(Apply {
+            files,
+            ..Default::default()
+        })
     }
 }
 
-impl Expect {
-    /// The names of the fields that are set, as written in lab files.
-    pub fn set_fields(&self) -> Vec<&'static str> {
-        let mut set = Vec::new();
-        let mut add = |name, is_set: bool| {
-            if is_set {
-                set.push(name)
-            }
-        };
-        add("status", self.status.is_some());
-        add("reason", self.reason.is_some());
-        add("message", self.message.is_some());
-        add("message-contains", self.message_contains.is_some());
-        add("json", !self.json.is_empty());
-        add("exit-code", self.exit_code.is_some());
-        add("output-contains", self.output_contains.is_some());
-        add("exists", self.exists.is_some());
-        add("allowed", self.allowed.is_some());
-        set
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PatchType {
+    /// JSON merge patch (RFC 7386), as `kubectl patch --type merge`.
+    #[default]
+    Merge,
+    /// Strategic merge patch, kubectl's default.
+    Strategic,
+    /// JSON patch (RFC 6902): a list of operations.
+    Json,
+}
+
+/// Changes an existing object: `{object: serviceaccount/x, patch: {...}}`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PatchOp {
+    pub object: ObjectRef,
+    #[serde(default, rename = "type")]
+    pub patch_type: PatchType,
+    pub patch: serde_json::Value,
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_error: Option<ExpectError>,
+}
+
+/// Deletes an object (`delete: pod/mydemo`) or what a manifest file names, and waits
+/// until it is gone.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeleteOp {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// How long to wait until it is gone (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Timeout>,
+    /// Seconds a pod gets to stop (default: the pod's own; 0 stops it at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period: Option<u32>,
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_error: Option<ExpectError>,
+}
+
+impl ShortForms for DeleteOp {
+    type Long = DeleteOp;
+    const EXPECTING: &'static str =
+        "TYPE/NAME or {object, file, timeout, grace-period, as, expect-error}";
+    fn from_long(long: DeleteOp) -> Self {
+        long
+    }
+    fn from_str(text: String) -> Result<Self, String> {
+        Ok(DeleteOp {
+            object: Some(ObjectRef::parse(&text)?),
+            ..Default::default()
+        })
+    }
+}
+
+/// An object (by name, or every object of a type matching a selector) must match a
+/// partial tree, polled until the timeout; or, with `absent`, must not exist.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AssertOp {
+    pub object: ObjectRef,
+    /// A label selector, for `object: TYPE` without a name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// A partial YAML tree the object must contain; leaves may be matchers
+    /// ({contains: x}, {absent: true}, ...). Arrays match element by element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<serde_json::Value>,
+    /// The object (or every object the selector chooses) must not exist.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absent: bool,
+    /// Default 30s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Timeout>,
+    /// Fields of the (first) matching object to keep as variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capture: BTreeMap<String, String>,
+}
+
+/// The object's events must include one with this reason (and message).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EventsOp {
+    /// TYPE/NAME, or TYPE for any object of that type in the namespace.
+    pub object: ObjectRef,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Text>,
+    /// Normal or Warning.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// Default 30s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Timeout>,
+}
+
+/// What a wait waits for.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitFor {
+    /// Pods (of a Pod or workload) Ready where a node runs them; created where none does.
+    /// Other objects: created.
+    #[default]
+    Ready,
+    /// Pods with a running container where a node runs them; created where none does.
+    Running,
+    Created,
+    Deleted,
+    /// A condition of the object's status with status "True": `{condition: Complete}`.
+    Condition(String),
+    /// A field of the object equals a value: `{jsonpath: {path: status.phase, value: Succeeded}}`.
+    Jsonpath(JsonpathWait),
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JsonpathWait {
+    pub path: String,
+    pub value: serde_json::Value,
+}
+
+/// Waits for an object: `wait: pod/mydemo` (ready), or the mapping.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WaitOp {
+    pub object: ObjectRef,
+    #[serde(default, rename = "for")]
+    pub until: WaitFor,
+    /// Default 120s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Timeout>,
+    /// Fields of the object to keep as variables: `{POD_UID: metadata.uid}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capture: BTreeMap<String, String>,
+}
+
+/// A TokenRequest for a ServiceAccount. The token is kept under `name` for later
+/// probes (`token: <name>`) and never appears in any output.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TokenOp {
+    pub name: String,
+    pub serviceaccount: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_seconds: Option<i64>,
+    /// `pod/NAME` or `secret/NAME`: the token dies with that object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_to: Option<ObjectRef>,
+}
+
+impl ShortForms for WaitOp {
+    type Long = WaitOp;
+    const EXPECTING: &'static str = "TYPE/NAME or {object, for, timeout, capture}";
+    fn from_long(long: WaitOp) -> Self {
+        long
+    }
+    fn from_str(text: String) -> Result<Self, String> {
+        Ok(WaitOp {
+            object: ObjectRef::parse(&text)?,
+            until: WaitFor::default(),
+            timeout: None,
+            capture: BTreeMap::new(),
+        })
     }
 }

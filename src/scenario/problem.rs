@@ -30,10 +30,16 @@ pub enum Error {
     #[error("{}\n{} problem{} found", render(.0), .0.len(), if .0.len() == 1 { "" } else { "s" })]
     Invalid(Vec<Problem>),
 
-    #[error("no lab matches '{wanted}'; labs in {}: {}", dir.display(), available.join(", "))]
+    #[error("no lab matches '{wanted}'; labs in {from}: {}", available.join(", "))]
     NoSuchLab {
         wanted: String,
-        dir: PathBuf,
+        from: String,
+        available: Vec<String>,
+    },
+
+    #[error("no suite '{wanted}'; the built-in suites are {}", available.join(", "))]
+    NoSuchSuite {
+        wanted: String,
         available: Vec<String>,
     },
 

@@ -731,3 +731,134 @@ pub async fn ensure_running(name: &str, ui: &Ui) -> Result<Running, Error> {
         started_here,
     })
 }
+
+/// The local provider: etcd, kube-apiserver and kube-controller-manager (and with
+/// `--node` a real node) on this machine, from the upstream binaries.
+pub struct Local {
+    name: String,
+}
+
+impl Local {
+    pub fn new(name: &str) -> Self {
+        Local {
+            name: name.to_string(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl super::Provider for Local {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn ensure(&self, options: &super::UpOptions, ui: &Ui) -> Result<super::Ensured, Error> {
+        if options.kind_image.is_some() || options.kind_config.is_some() {
+            return Err(Error::Usage(
+                "--image and --config are for --provider kind".into(),
+            ));
+        }
+        let state = state_for(&self.name);
+        if !options.node
+            && let Some(record) = state.read_record()?
+            && record.phase == Phase::Ready
+            && is_healthy(&state, &record).await
+        {
+            return Ok(super::Ensured::Reused);
+        }
+        let local = UpOptions {
+            name: self.name.clone(),
+            wait_timeout: options.wait_timeout,
+            apiserver_port: options.port,
+            extra_apiserver_args: options.apiserver_args.clone(),
+            extra_controller_manager_args: options.controller_manager_args.clone(),
+            node: options.node,
+        };
+        Ok(match up(&local, ui).await? {
+            UpOutcome::Started(_) => super::Ensured::Started,
+            UpOutcome::Reused(_) => super::Ensured::Reused,
+        })
+    }
+
+    async fn connect(&self) -> Result<super::Connection, Error> {
+        let state = state_for(&self.name);
+        let record = state.read_record()?.ok_or_else(|| Error::NoCluster {
+            name: self.name.clone(),
+            dir: state.dir.clone(),
+        })?;
+        let config = super::kubeconfig::config(&state.kubeconfig()).await?;
+        let client = kube::Client::try_from(config.clone()).map_err(|source| Error::Kube {
+            context: format!("connecting to {}", record.server),
+            source,
+        })?;
+        let apiserver = record
+            .server
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_string();
+        Ok(super::Connection {
+            client,
+            config,
+            provider: "local",
+            server: record.server.clone(),
+            apiserver,
+            kubectl: Some(record.kubectl.clone()),
+        })
+    }
+
+    async fn teardown(&self, ui: &Ui) -> Result<(), Error> {
+        match down(&self.name, ui).await? {
+            DownOutcome::NothingToDo(dir) => ui.info(format!(
+                "no local cluster named '{}' (nothing in {}): nothing to stop",
+                self.name,
+                dir.display()
+            )),
+            DownOutcome::Removed { killed } if !killed.is_empty() => ui.info(format!(
+                "note: {} did not stop on SIGTERM and was killed",
+                killed.join(", ")
+            )),
+            DownOutcome::Removed { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn kubeconfig(&self) -> Result<(PathBuf, Option<String>), Error> {
+        Ok((kubeconfig_path(&self.name)?, None))
+    }
+
+    async fn status(&self) -> Result<super::Status, Error> {
+        let status = status(&self.name).await?;
+        let mut text = format!(
+            "cluster '{}': Kubernetes {}, etcd {}, apiserver {} at {}\n",
+            status.name,
+            status.kubernetes_version,
+            status.etcd_version,
+            if status.apiserver_ready {
+                "ready"
+            } else {
+                "NOT ready"
+            },
+            status.server
+        );
+        text.push_str(&format!(
+            "{:<24} {:<8} {:>8} {:>6}  LOG\n",
+            "COMPONENT", "STATE", "PID", "PORT"
+        ));
+        for c in &status.components {
+            text.push_str(&format!(
+                "{:<24} {:<8} {:>8} {:>6}  {}\n",
+                c.component,
+                if c.running { "running" } else { "exited" },
+                c.pid,
+                c.port,
+                c.log.display()
+            ));
+        }
+        text.push_str(&format!("kubeconfig: {}", status.kubeconfig.display()));
+        Ok(super::Status {
+            ready: status.apiserver_ready,
+            text,
+            json: serde_json::to_value(&status).expect("status serializes"),
+        })
+    }
+}

@@ -1,18 +1,34 @@
-//! Runs labs against a cluster: steps in order (apply, wait, probe), labs in parallel
+//! Runs labs against a cluster: steps and their operations in order, labs in parallel
 //! up to `jobs` when their namespaces do not overlap, and cleanup of exactly what each
-//! run created, also when a lab fails or the run is interrupted.
+//! run created, also when a lab fails, panics, or the run is interrupted.
 
-use std::collections::{BTreeSet, VecDeque};
+mod checks;
+mod error;
+mod lab;
+pub mod objects;
+pub mod resources;
+mod tokens;
+pub mod wait;
+pub mod workloads;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
-use crate::apply::{self, Applied, Applier, Created};
-use crate::probe::{self, Execution, ProbeContext};
-use crate::report::{self, LabReport, Outcome, RunReport, StepReport};
-use crate::scenario::{LoadedLab, Step};
+pub use error::Error;
+pub use lab::rejection_failures;
+pub use objects::{Created, FIELD_MANAGER, LAB_LABEL, RUN_LABEL};
+pub use wait::describe_pod_state;
+
+use self::lab::LabRun;
+use self::objects::Objects;
+use self::resources::Resources;
+use crate::probe::Execution;
+use crate::report::{self, LabReport, Outcome, RunReport};
+use crate::scenario::LoadedLab;
 use crate::ui::Ui;
 
 /// How long cleanup waits for deletions (namespaces take a few seconds).
@@ -22,16 +38,14 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Clone)]
 pub struct Target {
     pub client: kube::Client,
+    /// The configuration the client came from (impersonating clients start from it).
+    pub config: kube::Config,
     pub execution: Execution,
     pub provider: String,
     pub server: String,
     pub kubernetes_version: String,
-}
-
-impl Target {
-    fn runs_pods(&self) -> bool {
-        self.execution.runs_pods()
-    }
+    /// What the API server serves, discovered once per run.
+    pub resources: Arc<Resources>,
 }
 
 #[derive(Clone, Debug)]
@@ -126,7 +140,8 @@ pub async fn run_labs(
             for (_, created) in registry.lock().await.iter() {
                 let created = created.lock().await;
                 removed += created.len();
-                if let Err(e) = apply::delete_all(&target.client, &created, CLEANUP_TIMEOUT).await {
+                if let Err(e) = objects::delete_all(&target.client, &created, CLEANUP_TIMEOUT).await
+                {
                     ui.info(format!("cleanup: {e}"));
                 }
             }
@@ -164,6 +179,23 @@ pub fn startable(
     chosen
 }
 
+/// A lab's report when it could not run at all (skipped, or its task died).
+fn unfinished(loaded: &LoadedLab, outcome: Outcome, error: String) -> LabReport {
+    LabReport {
+        id: loaded.lab.id.clone(),
+        folder: loaded.folder.clone(),
+        suite: loaded.suite.map(str::to_string),
+        title: loaded.lab.title.clone(),
+        summary: loaded.lab.summary.clone(),
+        source: loaded.lab.source.clone(),
+        outcome,
+        steps: Vec::new(),
+        error: Some(error),
+        explanation: None,
+        duration_ms: 0,
+    }
+}
+
 /// Starts labs as slots and namespaces allow; returns reports in the labs' order.
 async fn schedule(
     target: &Target,
@@ -175,8 +207,22 @@ async fn schedule(
     tasks: &mut JoinSet<(usize, LabReport)>,
 ) -> Vec<LabReport> {
     let mut reports: Vec<Option<LabReport>> = vec![None; labs.len()];
-    let mut pending: VecDeque<(usize, LoadedLab)> = labs.into_iter().enumerate().collect();
+    let all: Vec<LoadedLab> = labs.clone();
+    let mut pending: VecDeque<(usize, LoadedLab)> = VecDeque::new();
+    for (index, lab) in labs.into_iter().enumerate() {
+        if lab.needs_node() && !target.execution.runs_pods() {
+            let why = "needs a node that runs pods (kubelab cluster up --node, kind, or a cluster with nodes)".to_string();
+            ui.info(format!(
+                "[{}] {} — skipped: {why}",
+                lab.lab.id, lab.lab.title
+            ));
+            reports[index] = Some(unfinished(&lab, Outcome::Skipped, why));
+        } else {
+            pending.push_back((index, lab));
+        }
+    }
     let mut busy: Vec<(usize, BTreeSet<String>)> = Vec::new();
+    let mut task_labs: HashMap<tokio::task::Id, usize> = HashMap::new();
     let needed_later: NeededLater = Arc::new(Mutex::new(BTreeSet::new()));
     loop {
         let waiting: Vec<BTreeSet<String>> =
@@ -206,21 +252,32 @@ async fn schedule(
                 needed_later: needed_later.clone(),
                 registry: registry.clone(),
             };
-            tasks.spawn(async move {
+            let handle = tasks.spawn(async move {
                 (
                     index,
                     run_lab(&target, &lab, &settings, &run_id, &ui, shared).await,
                 )
             });
+            task_labs.insert(handle.id(), index);
         }
         *needed_later.lock().await = pending
             .iter()
             .flat_map(|(_, l)| l.lab.namespaces.iter().cloned())
             .collect();
-        let Some(joined) = tasks.join_next().await else {
+        let Some(joined) = tasks.join_next_with_id().await else {
             break;
         };
-        let (index, report) = joined.expect("a lab task does not panic");
+        let (index, report) = match joined {
+            Ok((_, (index, report))) => (index, report),
+            // A lab's task panicked: report it; what it created is removed below.
+            Err(failure) => {
+                let index = task_labs[&failure.id()];
+                let why =
+                    format!("kubelab failed inside this lab (a bug, please report it): {failure}");
+                ui.info(format!("[{}] ✗ {why}", all[index].lab.id));
+                (index, unfinished(&all[index], Outcome::Error, why))
+            }
+        };
         busy.retain(|(i, _)| *i != index);
         reports[index] = Some(report);
     }
@@ -229,13 +286,19 @@ async fn schedule(
         .map(|r| r.expect("every lab ran"))
         .collect();
     if !settings.keep {
-        remove_deferred(target, registry, &mut reports, ui).await;
+        remove_leftovers(target, registry, &mut reports, ui).await;
     }
     reports
 }
 
-/// Deletes the namespaces labs left for later labs that share them.
-async fn remove_deferred(target: &Target, registry: &Registry, reports: &mut [LabReport], ui: &Ui) {
+/// Deletes what labs left: namespaces kept for later labs that share them, and
+/// whatever a lab whose task died had created.
+async fn remove_leftovers(
+    target: &Target,
+    registry: &Registry,
+    reports: &mut [LabReport],
+    ui: &Ui,
+) {
     let leftovers: Vec<(usize, Vec<Created>)> = {
         let registry = registry.lock().await;
         let mut leftovers = Vec::new();
@@ -258,7 +321,7 @@ async fn remove_deferred(target: &Target, registry: &Registry, reports: &mut [La
     let results = futures::future::join_all(
         leftovers
             .iter()
-            .map(|(_, objects)| apply::delete_all(&target.client, objects, CLEANUP_TIMEOUT)),
+            .map(|(_, objects)| objects::delete_all(&target.client, objects, CLEANUP_TIMEOUT)),
     )
     .await;
     let mut ok = true;
@@ -268,14 +331,11 @@ async fn remove_deferred(target: &Target, registry: &Registry, reports: &mut [La
             let lab = &mut reports[*index];
             lab.error
                 .get_or_insert(format!("cleanup: {}", report::error_chain(&e)));
-            lab.outcome = Outcome::Error;
+            lab.outcome = lab.outcome.worst(Outcome::Error);
         }
     }
     if ok {
-        step.done(format!(
-            "removed {}, kept until the labs sharing them had run",
-            names.join(", ")
-        ));
+        step.done(format!("removed {}", names.join(", ")));
         for (_, created) in registry.lock().await.iter() {
             created.lock().await.clear();
         }
@@ -297,38 +357,34 @@ async fn run_lab(
     } = shared;
     let started = Instant::now();
     let lab = &loaded.lab;
-    let prefix = format!("[{}]", lab.id);
-    ui.info(format!("{prefix} {} — {}", lab.title, loaded.folder));
-    let applier = Applier::new(
-        target.client.clone(),
+    ui.info(format!("[{}] {} — {}", lab.id, lab.title, loaded.folder));
+    let objects = Objects::new(
+        target,
         &lab.id,
         run_id,
-        &lab.namespaces[0],
         settings.images.clone(),
+        created.clone(),
     );
-    let context = ProbeContext::new(
-        target.client.clone(),
-        target.execution.clone(),
-        lab.namespaces.clone(),
-    );
+    let mut run = LabRun::new(target, loaded, objects, ui);
     let mut steps = Vec::new();
+    let mut outcome = Outcome::Passed;
     let mut error = None;
     for step in &lab.steps {
-        match run_step(
-            target, loaded, step, &applier, &context, &created, ui, &prefix,
-        )
-        .await
-        {
-            Ok(report) => steps.push(report),
-            Err((report, message)) => {
-                steps.push(report);
-                ui.info(format!("{prefix} ✗ {message}"));
-                error = Some(message);
-                break;
+        let (report, stopped) = run.run_step(step).await;
+        for op in &report.operations {
+            if op.outcome == Outcome::Failed {
+                outcome = outcome.worst(Outcome::Failed);
             }
         }
+        steps.push(report);
+        if let Some(stopped) = stopped {
+            ui.info(format!("{} ✗ {}", run.prefix, stopped.message));
+            outcome = outcome.worst(stopped.outcome);
+            error = Some(stopped.message);
+            break;
+        }
     }
-    context.clear().await; // removes the materialized token files
+    run.probes.clear().await; // removes the materialized token files
     if !settings.keep {
         // A namespace a waiting lab will use is deleted at the end of the run instead:
         // deleting a namespace takes the namespace controller at least 5 s.
@@ -342,8 +398,11 @@ async fn run_lab(
         let released = take_released(&registry, &created, &lab.namespaces, &later).await;
         let own = objects.len();
         objects.extend(released.iter().cloned());
-        let step = ui.step_with_prefix(&prefix, format!("cleaning up {} objects", objects.len()));
-        match apply::delete_all(&target.client, &objects, CLEANUP_TIMEOUT).await {
+        let step = ui.step_with_prefix(
+            &run.prefix,
+            format!("cleaning up {} objects", objects.len()),
+        );
+        match objects::delete_all(&target.client, &objects, CLEANUP_TIMEOUT).await {
             Ok(()) => {
                 let kept: Vec<String> = deferred.iter().map(Created::describe).collect();
                 let mut line = format!("removed the {own} objects this lab created");
@@ -365,22 +424,19 @@ async fn run_lab(
             }
             Err(e) => {
                 drop(step);
+                outcome = outcome.worst(Outcome::Error);
                 error.get_or_insert(format!("cleanup: {}", report::error_chain(&e)));
             }
         }
     }
-    let failed = steps.iter().flat_map(|s| &s.probes).any(|p| !p.passed);
     let mut report = LabReport {
         id: lab.id.clone(),
         folder: loaded.folder.clone(),
+        suite: loaded.suite.map(str::to_string),
         title: lab.title.clone(),
         summary: lab.summary.clone(),
         source: lab.source.clone(),
-        outcome: match (&error, failed) {
-            (Some(_), _) => Outcome::Error,
-            (None, true) => Outcome::Failed,
-            (None, false) => Outcome::Passed,
-        },
+        outcome,
         steps,
         error,
         explanation: None,
@@ -394,116 +450,6 @@ async fn run_lab(
         ));
     }
     report
-}
-
-/// Applies, waits and probes one step. On a failure that stops the lab, returns the
-/// partial report and the reason.
-#[allow(clippy::too_many_arguments)]
-async fn run_step(
-    target: &Target,
-    loaded: &LoadedLab,
-    step: &Step,
-    applier: &Applier,
-    context: &ProbeContext,
-    created: &Mutex<Vec<Created>>,
-    ui: &Ui,
-    prefix: &str,
-) -> Result<StepReport, (StepReport, String)> {
-    let started = Instant::now();
-    let mut report = StepReport {
-        id: step.id.clone(),
-        name: step.name.clone(),
-        actions: Vec::new(),
-        probes: Vec::new(),
-        duration_ms: 0,
-    };
-    let ui_step = ui.step_with_prefix(prefix, &step.name);
-    for file in &step.apply {
-        let manifest = &loaded.manifests[file];
-        for document in &manifest.documents {
-            match applier.apply(document).await {
-                Ok(Applied::Created(object)) => {
-                    report
-                        .actions
-                        .push(format!("applied {}", object.describe()));
-                    created.lock().await.push(object);
-                }
-                Ok(Applied::UsedExisting(object)) => {
-                    report.actions.push(format!("using existing {object}"))
-                }
-                Err(e) => {
-                    return Err((
-                        report,
-                        format!("step '{}': {}", step.name, report::error_chain(&e)),
-                    ));
-                }
-            }
-        }
-    }
-    for target_ref in &step.restart {
-        let name = target_ref.trim_start_matches("deployment/");
-        let namespace = &loaded.lab.namespaces[0];
-        if let Err(e) = crate::workload::restart(&target.client, namespace, name).await {
-            return Err((
-                report,
-                format!(
-                    "step '{}': restarting deployment {namespace}/{name}: {}",
-                    step.name,
-                    report::error_chain(&e)
-                ),
-            ));
-        }
-        report
-            .actions
-            .push(format!("restarted deployment {namespace}/{name}"));
-    }
-    for wait in &step.wait {
-        let namespace = wait
-            .namespace
-            .as_deref()
-            .unwrap_or(&loaded.lab.namespaces[0]);
-        let progress = |message: String| ui_step.progress(message);
-        match crate::wait::wait(
-            &target.client,
-            wait,
-            namespace,
-            target.runs_pods(),
-            &progress,
-        )
-        .await
-        {
-            Ok(line) => report.actions.push(line),
-            Err(e) => {
-                return Err((
-                    report,
-                    format!("step '{}': {}", step.name, report::error_chain(&e)),
-                ));
-            }
-        }
-    }
-    ui_step.done(report::step_line(&report));
-
-    // Probes of a step only read: run them side by side, report in their order.
-    context.start_step().await;
-    let results =
-        futures::future::join_all(step.probes.iter().map(|p| probe::run(context, p))).await;
-    for (probe, result) in step.probes.iter().zip(results) {
-        match result {
-            Ok(probe_report) => {
-                ui.info(report::probe_line(prefix, &probe_report));
-                report.probes.push(probe_report);
-            }
-            Err(e) => {
-                report.duration_ms = started.elapsed().as_millis() as u64;
-                return Err((
-                    report,
-                    format!("probe '{}': {}", probe.name, report::error_chain(&e)),
-                ));
-            }
-        }
-    }
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
 }
 
 #[cfg(test)]

@@ -1,0 +1,493 @@
+//! Changing the cluster for a lab: server-side apply and create of its manifests (field
+//! manager `kubelab`), patch and delete, as kubelab or as an identity it impersonates.
+//! Every object is labelled with its lab and run, and exactly what this run created is
+//! remembered, so cleanup deletes that and nothing else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, ResourceExt};
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use super::Error;
+use super::resources::{Resolved, Resources};
+use crate::images::ImageMap;
+use crate::scenario::{Identity, ObjectRef, PatchType};
+
+pub const LAB_LABEL: &str = "kubelab.dev/lab";
+pub const RUN_LABEL: &str = "kubelab.dev/run";
+pub const FIELD_MANAGER: &str = "kubelab";
+
+/// An object this run created (or took over from an earlier run of the same lab).
+#[derive(Clone, Debug, Serialize)]
+pub struct Created {
+    #[serde(skip)]
+    resolved: Resolved,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl Created {
+    pub fn describe(&self) -> String {
+        describe(&self.kind, self.namespace.as_deref(), &self.name)
+    }
+
+    fn api(&self, client: &kube::Client) -> Api<DynamicObject> {
+        self.resolved
+            .api(client, self.namespace.as_deref().unwrap_or_default())
+    }
+}
+
+fn describe(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// What applying one object did.
+pub enum Applied {
+    Created(Created),
+    /// A namespace that existed before (not kubelab's): used as it is, never deleted.
+    UsedExisting(String),
+}
+
+/// The user and groups an identity acts as, as impersonation headers carry them.
+pub fn impersonated(identity: &Identity, namespace: &str) -> (String, Vec<String>) {
+    match (&identity.user, &identity.serviceaccount) {
+        (Some(user), _) => (user.clone(), identity.groups.clone()),
+        (None, Some(account)) => {
+            let (ns, name) = account.split_once('/').unwrap_or((namespace, account));
+            let mut groups = vec![
+                "system:serviceaccounts".to_string(),
+                format!("system:serviceaccounts:{ns}"),
+            ];
+            groups.extend(identity.groups.iter().cloned());
+            (format!("system:serviceaccount:{ns}:{name}"), groups)
+        }
+        (None, None) => ("system:anonymous".into(), Vec::new()),
+    }
+}
+
+pub struct Objects {
+    client: kube::Client,
+    config: kube::Config,
+    resources: Arc<Resources>,
+    lab_id: String,
+    run_id: String,
+    /// Image replacements from the command line.
+    images: ImageMap,
+    /// What this lab created and has not deleted yet.
+    pub created: Arc<Mutex<Vec<Created>>>,
+}
+
+impl Objects {
+    pub fn new(
+        target: &super::Target,
+        lab_id: &str,
+        run_id: &str,
+        images: ImageMap,
+        created: Arc<Mutex<Vec<Created>>>,
+    ) -> Self {
+        Objects {
+            client: target.client.clone(),
+            config: target.config.clone(),
+            resources: target.resources.clone(),
+            lab_id: lab_id.to_string(),
+            run_id: run_id.to_string(),
+            images,
+            created,
+        }
+    }
+
+    /// kubelab's client, or one that impersonates `identity`.
+    pub fn client_as(
+        &self,
+        identity: Option<&Identity>,
+        namespace: &str,
+    ) -> Result<(kube::Client, String), Error> {
+        let Some(identity) = identity else {
+            return Ok((self.client.clone(), "as kubelab".into()));
+        };
+        let (user, groups) = impersonated(identity, namespace);
+        let mut config = self.config.clone();
+        config.auth_info.impersonate = Some(user.clone());
+        config.auth_info.impersonate_groups = (!groups.is_empty()).then_some(groups);
+        let client = kube::Client::try_from(config).map_err(|source| Error::Cluster {
+            doing: format!("making a client that acts as {user}"),
+            source,
+        })?;
+        Ok((client, format!("as {user}")))
+    }
+
+    /// Applies (server-side) or creates one manifest document, as kubelab or `identity`.
+    pub async fn apply(
+        &self,
+        document: &serde_json::Value,
+        default_namespace: &str,
+        identity: Option<&Identity>,
+        create: bool,
+    ) -> Result<Applied, Error> {
+        let mut document = document.clone();
+        crate::images::rewrite(&mut document, &self.images);
+        let mut object: DynamicObject = serde_json::from_value(document.clone())
+            .map_err(|e| Error::Lab(format!("a manifest document: {e}")))?;
+        let types = object
+            .types
+            .clone()
+            .ok_or_else(|| Error::Lab(format!("{}: no apiVersion/kind", object.name_any())))?;
+        let gvk = GroupVersionKind::try_from(&types)
+            .map_err(|e| Error::Lab(format!("{}: {e}", object.name_any())))?;
+        let name = object.name_any();
+        let resolved = self
+            .resources
+            .for_gvk(&gvk, &describe(&gvk.kind, None, &name))
+            .await?;
+        let namespace = resolved.namespaced.then(|| {
+            object
+                .namespace()
+                .unwrap_or_else(|| default_namespace.to_string())
+        });
+        object.metadata.namespace = namespace.clone();
+        let created = Created {
+            resolved: resolved.clone(),
+            kind: gvk.kind.clone(),
+            namespace,
+            name: name.clone(),
+        };
+        let object_name = created.describe();
+        let admin = created.api(&self.client);
+        if let Some(existing) = wait_unless_terminating(&admin, &name, &object_name).await? {
+            let ours = existing.labels().get(LAB_LABEL) == Some(&self.lab_id);
+            if !ours && gvk.kind == "Namespace" {
+                return Ok(Applied::UsedExisting(object_name));
+            }
+            if !ours {
+                return Err(Error::NotOurs {
+                    object: object_name,
+                });
+            }
+        }
+        self.label(&mut object);
+        let (client, _) = self.client_as(identity, default_namespace)?;
+        let api = created.api(&client);
+        let verb = if create { "creating" } else { "applying" };
+        let result = if create {
+            api.create(&PostParams::default(), &object)
+                .await
+                .map(|_| ())
+        } else {
+            api.patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .map(|_| ())
+        };
+        result.map_err(|source| {
+            Error::from_kube_as(format!("{verb} {object_name}"), source, identity.is_some())
+        })?;
+        self.created.lock().await.push(created.clone());
+        Ok(Applied::Created(created))
+    }
+
+    /// The lab and run labels, on the object and on a pod template if it has one (so
+    /// the pods a Deployment makes carry them too).
+    fn label(&self, object: &mut DynamicObject) {
+        let labels = object.metadata.labels.get_or_insert_with(Default::default);
+        labels.insert(LAB_LABEL.into(), self.lab_id.clone());
+        labels.insert(RUN_LABEL.into(), self.run_id.clone());
+        if let Some(template) = object.data.pointer_mut("/spec/template") {
+            if !template.is_object() {
+                return; // not a pod template: the API server will say what is wrong
+            }
+            let metadata = template
+                .as_object_mut()
+                .expect("checked above")
+                .entry("metadata")
+                .or_insert_with(|| serde_json::json!({}));
+            if !metadata.is_object() {
+                *metadata = serde_json::json!({});
+            }
+            let labels = metadata
+                .as_object_mut()
+                .expect("made an object above")
+                .entry("labels")
+                .or_insert_with(|| serde_json::json!({}));
+            if !labels.is_object() {
+                *labels = serde_json::json!({});
+            }
+            labels[LAB_LABEL] = self.lab_id.clone().into();
+            labels[RUN_LABEL] = self.run_id.clone().into();
+        }
+    }
+
+    /// The object a reference names, after checking this run may change it: it carries
+    /// this run's label, or lives in a namespace this run created.
+    pub async fn owned(
+        &self,
+        reference: &ObjectRef,
+        namespace: &str,
+    ) -> Result<(Resolved, String), Error> {
+        let resolved = self.resources.for_type(&reference.resource).await?;
+        let name = reference.name.clone().unwrap_or_default();
+        let what = resolved.describe(namespace, &name);
+        let existing = resolved
+            .api(&self.client, namespace)
+            .get_opt(&name)
+            .await
+            .map_err(|source| Error::from_kube(format!("reading {what}"), source))?;
+        let Some(existing) = existing else {
+            return Err(Error::Lab(format!("{what} does not exist")));
+        };
+        let labelled = existing.labels().get(RUN_LABEL) == Some(&self.run_id);
+        let in_our_namespace = resolved.namespaced
+            && self
+                .created
+                .lock()
+                .await
+                .iter()
+                .any(|c| c.kind == "Namespace" && c.name == namespace);
+        if labelled || in_our_namespace {
+            Ok((resolved, what))
+        } else {
+            Err(Error::Lab(format!(
+                "{what} was not made by this run and is not in a namespace it created: kubelab changes nothing it does not own"
+            )))
+        }
+    }
+
+    pub async fn patch(
+        &self,
+        reference: &ObjectRef,
+        namespace: &str,
+        patch_type: PatchType,
+        patch: &serde_json::Value,
+        identity: Option<&Identity>,
+    ) -> Result<String, Error> {
+        let (resolved, what) = self.owned(reference, namespace).await?;
+        let (client, _) = self.client_as(identity, namespace)?;
+        let api = resolved.api(&client, namespace);
+        let name = reference.name.clone().unwrap_or_default();
+        let params = PatchParams::default();
+        let result = match patch_type {
+            PatchType::Merge => api.patch(&name, &params, &Patch::Merge(patch)).await,
+            PatchType::Strategic => api.patch(&name, &params, &Patch::Strategic(patch)).await,
+            PatchType::Json => {
+                let operations: json_patch::Patch = serde_json::from_value(patch.clone())
+                    .map_err(|e| Error::Lab(format!("patching {what}: not a JSON patch: {e}")))?;
+                api.patch(&name, &params, &Patch::Json::<()>(operations))
+                    .await
+            }
+        };
+        result.map_err(|source| {
+            Error::from_kube_as(format!("patching {what}"), source, identity.is_some())
+        })?;
+        Ok(format!("patched {what}"))
+    }
+
+    /// Deletes one object and waits until it is gone.
+    pub async fn delete(
+        &self,
+        resolved: &Resolved,
+        namespace: &str,
+        name: &str,
+        grace_period: Option<u32>,
+        identity: Option<&Identity>,
+        timeout: Duration,
+    ) -> Result<String, Error> {
+        let what = resolved.describe(namespace, name);
+        let (client, _) = self.client_as(identity, namespace)?;
+        let api = resolved.api(&client, namespace);
+        let params = DeleteParams {
+            grace_period_seconds: grace_period,
+            propagation_policy: Some(kube::api::PropagationPolicy::Background),
+            ..Default::default()
+        };
+        let uid = match api.delete(name, &params).await {
+            Ok(either) => either.left().and_then(|o| o.metadata.uid),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(Error::Lab(format!("{what} does not exist")));
+            }
+            Err(source) => {
+                return Err(Error::from_kube_as(
+                    format!("deleting {what}"),
+                    source,
+                    identity.is_some(),
+                ));
+            }
+        };
+        let admin = resolved.api(&self.client, namespace);
+        wait_gone(admin, name, uid.as_deref(), &what, timeout).await?;
+        self.created.lock().await.retain(|c| {
+            !(c.name == name
+                && c.kind == resolved.resource.kind
+                && (c.namespace.as_deref() == Some(namespace) || !resolved.namespaced))
+        });
+        Ok(format!("deleted {what}"))
+    }
+
+    pub fn resources(&self) -> &Resources {
+        &self.resources
+    }
+
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+}
+
+/// Waits until the object (of this uid, when known) is gone.
+async fn wait_gone(
+    api: Api<DynamicObject>,
+    name: &str,
+    uid: Option<&str>,
+    what: &str,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let gone = match uid {
+        Some(uid) => {
+            tokio::time::timeout(
+                timeout,
+                await_condition(api.clone(), name, conditions::is_deleted(uid)),
+            )
+            .await
+        }
+        None => {
+            tokio::time::timeout(
+                timeout,
+                await_condition(api.clone(), name, |o: Option<&DynamicObject>| o.is_none()),
+            )
+            .await
+        }
+    };
+    match gone {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Error::Lab(format!("waiting for {what} to go: {e}"))),
+        Err(_) => {
+            let state = match api.get_opt(name).await {
+                Ok(Some(object)) => terminating_state(&object),
+                Ok(None) => "gone just now".into(),
+                Err(e) => e.to_string(),
+            };
+            Err(Error::Timeout {
+                what: what.to_string(),
+                until: "deleted".into(),
+                timeout,
+                state,
+            })
+        }
+    }
+}
+
+/// Why an object is still there: its finalizers and, for a namespace, its conditions.
+pub fn terminating_state(object: &DynamicObject) -> String {
+    let mut parts = Vec::new();
+    if let Some(finalizers) = object
+        .metadata
+        .finalizers
+        .as_ref()
+        .filter(|f| !f.is_empty())
+    {
+        parts.push(format!("finalizers {}", finalizers.join(", ")));
+    }
+    if let Some(spec) = object.data["spec"]["finalizers"]
+        .as_array()
+        .filter(|f| !f.is_empty())
+    {
+        let names: Vec<&str> = spec.iter().filter_map(|f| f.as_str()).collect();
+        parts.push(format!("spec.finalizers {}", names.join(", ")));
+    }
+    for condition in object.data["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if condition["status"] == "True" {
+            parts.push(format!(
+                "{}: {}",
+                condition["type"].as_str().unwrap_or_default(),
+                condition["message"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    if parts.is_empty() {
+        "still terminating".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// The existing object, or None; an object being deleted (a namespace from an earlier
+/// run, say) is waited for until it is gone.
+async fn wait_unless_terminating(
+    api: &Api<DynamicObject>,
+    name: &str,
+    object: &str,
+) -> Result<Option<DynamicObject>, Error> {
+    let existing = api
+        .get_opt(name)
+        .await
+        .map_err(|source| Error::from_kube(format!("reading {object}"), source))?;
+    match existing {
+        Some(o) if o.metadata.deletion_timestamp.is_some() => {
+            wait_gone(
+                api.clone(),
+                name,
+                o.metadata.uid.as_deref(),
+                object,
+                Duration::from_secs(120),
+            )
+            .await?;
+            Ok(None)
+        }
+        other => Ok(other),
+    }
+}
+
+/// Deletes what a run created, newest first, then waits until all of it is gone (a
+/// namespace takes the namespace controller a few seconds).
+pub async fn delete_all(
+    client: &kube::Client,
+    created: &[Created],
+    timeout: Duration,
+) -> Result<(), Error> {
+    let mut waits = Vec::new();
+    for object in created.iter().rev() {
+        let params = DeleteParams::background();
+        match object.api(client).delete(&object.name, &params).await {
+            Ok(either) => {
+                let uid = either.left().and_then(|o| o.metadata.uid);
+                waits.push((object, uid));
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => {
+                return Err(Error::Cluster {
+                    doing: format!("deleting {}", object.describe()),
+                    source,
+                });
+            }
+        }
+    }
+    let names: Vec<String> = waits.iter().map(|(object, _)| object.describe()).collect();
+    let results =
+        futures::future::join_all(waits.iter().zip(&names).map(|((object, uid), what)| {
+            wait_gone(
+                object.api(client),
+                &object.name,
+                uid.as_deref(),
+                what,
+                timeout,
+            )
+        }))
+        .await;
+    results
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map(|_| ())
+}
