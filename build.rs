@@ -1,7 +1,10 @@
 //! Passes the pinned upstream versions from controlplane/versions.env to the crate, so
-//! the build script and the binary can never disagree about them.
+//! the build script and the binary can never disagree about them, and rebuilds when a
+//! built-in lab changes.
 
 fn main() {
+    // The built-in labs are compiled in (include_dir): a changed lab file must rebuild.
+    println!("cargo:rerun-if-changed=scenarios");
     let path = "controlplane/versions.env";
     println!("cargo:rerun-if-changed={path}");
     let text = std::fs::read_to_string(path).expect("controlplane/versions.env is readable");

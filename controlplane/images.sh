@@ -72,7 +72,7 @@ cp -L --parents "$(command -v curl)" "$work/rootfs/"
 ldd "$(command -v curl)" | grep -o '/[^ ]*' | sort -u | while read -r lib; do cp -L --parents "$lib" "$work/rootfs/"; done
 cp /etc/ssl/certs/ca-certificates.crt "$work/rootfs/etc/ssl/certs/"
 cp "$(command -v busybox)" "$work/rootfs/bin/busybox"
-for tool in sh sleep test cat ls hostname env echo id grep head tail wc; do ln -s busybox "$work/rootfs/bin/$tool"; done
+for tool in sh sleep test cat ls hostname env echo id grep head tail wc stat printf sed tr base64 mkdir rm; do ln -s busybox "$work/rootfs/bin/$tool"; done
 image curl "$CURL_IMAGE" /bin/sh
 
 mkdir -p "$work/rootfs/usr/local/bin" "$work/rootfs/etc/ssl/certs" "$work/rootfs/tmp"

@@ -155,12 +155,48 @@ impl<'a> LabRun<'a> {
             };
             let namespace = self.namespace_of(op);
             async move {
-                let mut report = probe::run(&self.probes, op, p, &namespace, inputs).await;
+                let mut report = self.probe(op, p, &namespace, inputs).await;
                 fill_identity(&mut report, op, first + i);
                 (None, report)
             }
         });
         futures::future::join_all(runs).await
+    }
+
+    /// Runs a probe; with `eventually`, again until it passes or the time is up.
+    async fn probe(
+        &self,
+        op: &Operation,
+        p: &crate::scenario::Probe,
+        namespace: &str,
+        inputs: Inputs<'_>,
+    ) -> OperationReport {
+        let started = Instant::now();
+        let deadline = op.eventually.map(|t| started + t.0);
+        let mut tries = 1;
+        loop {
+            let mut report = probe::run(&self.probes, op, p, namespace, inputs).await;
+            let retry =
+                report.outcome == Outcome::Failed && deadline.is_some_and(|d| Instant::now() < d);
+            if !retry {
+                if tries > 1 {
+                    report.duration_ms = started.elapsed().as_millis() as u64;
+                    if report.outcome == Outcome::Failed {
+                        report.failures.push(format!(
+                            "still so after {tries} tries in {}",
+                            crate::ui::format_duration(started.elapsed())
+                        ));
+                    } else {
+                        report.actions.push(format!("passed on try {tries}"));
+                    }
+                }
+                return report;
+            }
+            tries += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            // What the cluster says may have changed: read RBAC afresh.
+            self.probes.refresh().await;
+        }
     }
 
     fn namespace_of(&self, op: &Operation) -> String {
@@ -210,7 +246,7 @@ impl<'a> LabRun<'a> {
                 vars: &self.vars,
                 tokens: &self.tokens,
             };
-            let mut report = probe::run(&self.probes, op, p, &namespace, inputs).await;
+            let mut report = self.probe(op, p, &namespace, inputs).await;
             fill_identity(&mut report, op, index);
             return (None, report);
         }

@@ -40,6 +40,9 @@ pub struct CurlRequest {
     pub token: RequestToken,
     /// `curl -k`.
     pub insecure: bool,
+    /// Shell variables that hold tokens (`TOKEN_VAULT`) and their values: they reach
+    /// the pod on stdin (the host writes them to private files), never a command line.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// What to run in the pod.

@@ -158,6 +158,7 @@ mod tests {
             body: None,
             token,
             insecure: false,
+            secrets: Vec::new(),
         }
     }
 

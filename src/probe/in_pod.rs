@@ -123,17 +123,25 @@ impl PodAccess for InPod {
                     command::curl_in_pod(request),
                     command::STATUS_MARKER.replace('\n', "\\n")
                 );
+                if let RequestToken::Invalid = &request.token {
+                    script = format!("INVALID_TOKEN='{}'; {script}", token::invalid_token());
+                }
+                // Tokens arrive on stdin, one per line: never part of the command line.
                 let mut stdin = None;
-                match &request.token {
-                    RequestToken::Invalid => {
-                        script = format!("INVALID_TOKEN='{}'; {script}", token::invalid_token());
-                    }
-                    // The token arrives on stdin: it is never part of the command line.
-                    RequestToken::Named { name, value } => {
-                        script = format!("read -r {}; {script}", command::token_variable(name));
-                        stdin = Some(format!("{value}\n"));
-                    }
-                    _ => {}
+                if !request.secrets.is_empty() {
+                    let reads: String = request
+                        .secrets
+                        .iter()
+                        .map(|(var, _)| format!("read -r {var}; "))
+                        .collect();
+                    script = format!("{reads}{script}");
+                    stdin = Some(
+                        request
+                            .secrets
+                            .iter()
+                            .map(|(_, value)| format!("{value}\n"))
+                            .collect(),
+                    );
                 }
                 self.exec(sh(script), stdin).await
             }

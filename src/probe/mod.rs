@@ -210,6 +210,7 @@ pub async fn run(
     inputs: Inputs<'_>,
 ) -> OperationReport {
     let started = Instant::now();
+    let probe = &with_expanded_expectations(probe, inputs, namespace);
     let result = match probe {
         Probe::CanI(can_i) => run_can_i(ctx, can_i, namespace, inputs).await,
         _ => match from_pod(ctx, op, probe, namespace, inputs).await {
@@ -296,6 +297,53 @@ fn with_vars(text: &str, inputs: Inputs, shell: bool) -> String {
         Reference::Variable(name) if *name != vars::NAMESPACE => inputs.vars.get(*name).cloned(),
         _ => None,
     })
+}
+
+/// The probe with `${NAMESPACE}` and captured variables put into its expectations.
+fn with_expanded_expectations(probe: &Probe, inputs: Inputs, namespace: &str) -> Probe {
+    fn expand(value: serde_json::Value, inputs: Inputs, namespace: &str) -> serde_json::Value {
+        match value {
+            serde_json::Value::String(text) => {
+                serde_json::Value::String(vars::expand(&text, false, |r| match r {
+                    Reference::Variable(vars::NAMESPACE) => Some(namespace.to_string()),
+                    Reference::Variable(name) => inputs.vars.get(*name).cloned(),
+                    _ => None,
+                }))
+            }
+            serde_json::Value::Array(items) => serde_json::Value::Array(
+                items
+                    .into_iter()
+                    .map(|v| expand(v, inputs, namespace))
+                    .collect(),
+            ),
+            serde_json::Value::Object(map) => serde_json::Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k, expand(v, inputs, namespace)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+    fn round<T: serde::Serialize + serde::de::DeserializeOwned + Clone>(
+        expect: &T,
+        inputs: Inputs,
+        namespace: &str,
+    ) -> T {
+        serde_json::to_value(expect)
+            .ok()
+            .and_then(|v| serde_json::from_value(expand(v, inputs, namespace)).ok())
+            .unwrap_or_else(|| expect.clone())
+    }
+    let mut probe = probe.clone();
+    match &mut probe {
+        Probe::Http(p) => p.expect = round(&p.expect, inputs, namespace),
+        Probe::Exec(p) => p.expect = round(&p.expect, inputs, namespace),
+        Probe::Kubectl(p) => p.expect = round(&p.expect, inputs, namespace),
+        Probe::File(p) => p.expect = round(&p.expect, inputs, namespace),
+        Probe::CanI(p) => p.expect = round(&p.expect, inputs, namespace),
+        Probe::Logs(p) => p.expect = round(&p.expect, inputs, namespace),
+    }
+    probe
 }
 
 /// What a text means outside the pod's shell, for RBAC and reports: the pod's name
@@ -409,17 +457,48 @@ async fn run_http(
             })?,
         },
     };
+    // Tokens named in the body or headers travel as shell variables.
+    let mut secrets: Vec<(String, String)> = Vec::new();
+    let mut with_tokens = |text: &str| -> Result<String, Error> {
+        let text = with_vars(text, inputs, false);
+        for (_, reference) in vars::references(&text, false).unwrap_or_default() {
+            if let Reference::Token(name) = reference {
+                let value = inputs.tokens.get(name).ok_or_else(|| {
+                    Error::Pod(format!(
+                        "no token named '{name}' was requested before this probe"
+                    ))
+                })?;
+                let var = command::token_variable(name);
+                if !secrets.iter().any(|(v, _)| *v == var) {
+                    secrets.push((var, value.clone()));
+                }
+            }
+        }
+        Ok(vars::expand(&text, false, |reference| match reference {
+            Reference::Token(name) => Some(format!("${{{}}}", command::token_variable(name))),
+            _ => None,
+        }))
+    };
+    let headers = http
+        .headers
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), with_tokens(v)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let body = body.map(|b| with_tokens(&b)).transpose()?;
+    if let RequestToken::Named { name, value } = &token {
+        let var = command::token_variable(name);
+        if !secrets.iter().any(|(v, _)| *v == var) {
+            secrets.push((var, value.clone()));
+        }
+    }
     let request = CurlRequest {
         method: http.method.clone(),
         target: with_vars(&target, inputs, false),
-        headers: http
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), with_vars(v, inputs, false)))
-            .collect(),
-        body: body.map(|b| with_vars(&b, inputs, false)),
+        headers,
+        body,
         token,
         insecure: http.insecure,
+        secrets,
     };
     let out = access.run(&PodCommand::Curl(request.clone())).await?;
     let mut observed = observe_curl(&out.stdout, &out.stderr, out.exit_code);
@@ -849,6 +928,7 @@ pub fn shown_command(op: &Operation, probe: &Probe, namespace: &str) -> String {
                 },
             },
             insecure: http.insecure,
+            secrets: Vec::new(),
         }),
         Probe::Kubectl(kubectl) => command::kubectl_in_pod(&kubectl.args),
         Probe::Exec(exec) => match &exec.script {

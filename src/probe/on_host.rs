@@ -3,7 +3,7 @@
 //! the pod would reach it, and any other command runs in a private mount namespace
 //! where the pod's files sit at their in-pod paths (sandbox.rs).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::access::{CurlRequest, FileFacts, Output, PodAccess, PodCommand, RequestToken};
 use super::command::{APISERVER_URL, SERVICE_ACCOUNT_DIR, STATUS_MARKER};
-use super::host::{HostTools, PodFiles, write_secret_file};
+use super::host::{HostTools, PodFiles};
 use super::{Error, sandbox, token};
 use crate::scenario::vars::{self, Reference};
 
@@ -52,22 +52,42 @@ impl OnHost {
         }
     }
 
-    /// What the pod's shell would make of `$(hostname)`, `${NAMESPACE}`, `$(cat …)`.
-    fn expand(&self, text: &str) -> String {
+    /// What the pod's shell would make of `$(hostname)`, `${NAMESPACE}`, `$(cat …)`
+    /// and the token variables of `secrets`.
+    fn expand_with(&self, text: &str, secrets: &[(String, String)]) -> String {
         vars::expand(text, false, |reference| match reference {
             Reference::Hostname => Some(self.name().to_string()),
             Reference::Variable(vars::NAMESPACE) => Some(self.namespace()),
             // cat of a missing file prints nothing to stdout, as in the pod.
             Reference::Cat(path) => Some(self.files.read(path).unwrap_or_default()),
-            Reference::Variable(_) => None,
+            Reference::Variable(name) => secrets
+                .iter()
+                .find(|(var, _)| var == name)
+                .map(|(_, v)| v.clone()),
+            Reference::Token(_) => None,
         })
     }
 
-    fn private(&self, name: &str, contents: &str) -> Result<PathBuf, Error> {
-        let path = self.files.private_file(name);
-        let _ = std::fs::remove_file(&path);
-        write_secret_file(&path, contents.as_bytes())?;
-        Ok(path)
+    fn expand(&self, text: &str) -> String {
+        self.expand_with(text, &[])
+    }
+
+    /// A private file (0600, in the pod's 0700 directory) for one request: probes of
+    /// a pod run side by side, so each gets its own; it is deleted when dropped.
+    fn private(&self, name: &str, contents: &str) -> Result<tempfile::NamedTempFile, Error> {
+        use std::io::Write;
+        let mut file = tempfile::Builder::new()
+            .prefix(name)
+            .tempfile_in(self.files.dir())
+            .map_err(|e| {
+                Error::Host(format!(
+                    "creating a private file in {}: {e}",
+                    self.files.dir().display()
+                ))
+            })?;
+        file.write_all(contents.as_bytes())
+            .map_err(|e| Error::Host(format!("writing {}: {e}", file.path().display())))?;
+        Ok(file)
     }
 
     /// The real curl: the name kubernetes.default.svc is kept (and verified against the
@@ -107,13 +127,19 @@ impl OnHost {
                 .iter()
                 .map(|(k, v)| format!("{k}: {}", self.expand(v))),
         );
+        let mut files = Vec::new();
         if !headers.is_empty() {
-            let path = self.private("headers", &(headers.join("\n") + "\n"))?;
-            args.extend(["-H".into(), format!("@{}", path.display())]);
+            let file = self.private("headers", &(headers.join("\n") + "\n"))?;
+            args.extend(["-H".into(), format!("@{}", file.path().display())]);
+            files.push(file);
         }
         if let Some(body) = &request.body {
-            let path = self.private("body", &self.expand(body))?;
-            args.extend(["--data-binary".into(), format!("@{}", path.display())]);
+            let file = self.private("body", &self.expand_with(body, &request.secrets))?;
+            args.extend([
+                "--data-binary".into(),
+                format!("@{}", file.path().display()),
+            ]);
+            files.push(file);
         }
         args.extend([
             "--connect-to".into(),
@@ -124,7 +150,9 @@ impl OnHost {
             format!("{STATUS_MARKER}%{{http_code}}"),
             format!("{APISERVER_URL}{}", self.expand(&request.target)),
         ]);
-        run(&self.tools.curl, &args, &[]).await
+        let out = run(&self.tools.curl, &args, &[]).await;
+        drop(files);
+        out
     }
 
     /// The real kubectl with the pod's in-cluster identity: its token file, its CA, its
@@ -162,15 +190,13 @@ current-context: in-cluster
             ca = ca.display(),
             namespace = self.namespace(),
         );
-        let path = self.private("kubeconfig", &kubeconfig)?;
+        let file = self.private("kubeconfig", &kubeconfig)?;
         let mut all: Vec<String> = args.iter().map(|a| self.expand(a)).collect();
-        all.insert(0, format!("--kubeconfig={}", path.display()));
-        run(
-            &self.tools.kubectl,
-            &all,
-            &[("HOME", self.files.dir().display().to_string())],
-        )
-        .await
+        all.insert(0, format!("--kubeconfig={}", file.path().display()));
+        let home = self.files.dir().display().to_string();
+        let out = run(&self.tools.kubectl, &all, &[("HOME", home)]).await;
+        drop(file);
+        out
     }
 
     /// What the container runs, when it is kubectl (the only program kubelab can stand

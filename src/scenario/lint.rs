@@ -159,6 +159,24 @@ fn first_legacy_key(step: &Step) -> Option<&'static str> {
     .find_map(|(key, present)| present.then_some(key))
 }
 
+/// "a" or "an", as the word is spoken (an http probe, an exec probe, a kubectl probe).
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) || word == "http" {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// A regex error's reason on one line ("unclosed group").
+pub fn regex_reason(error: &regex::Error) -> String {
+    let text = error.to_string();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or_else(|| text.lines().next().unwrap_or_default())
+        .to_string()
+}
+
 fn not_identifier(id: &str) -> String {
     format!("'{id}' is not an identifier: use a-z, 0-9 and _, starting with a letter")
 }
@@ -236,7 +254,17 @@ fn check_operation(lint: &mut Linter, op: &Operation, field: &str) {
         );
     }
     let is_pod_probe = matches!(&op.action, Action::Probe(p) if p.needs_pod());
-    if !is_pod_probe {
+    if op.eventually.is_some() && !matches!(op.action, Action::Probe(_)) {
+        lint.problem(
+            format!("{field}.eventually"),
+            format!(
+                "`eventually` retries probes; {} {} operation waits with its own `timeout`",
+                article(op.action.key()),
+                op.action.key()
+            ),
+        );
+    }
+    if !is_pod_probe && !matches!(op.action, Action::Probe(_)) {
         for (key, set) in [
             ("pod", op.pod.is_some()),
             ("container", op.container.is_some()),
@@ -245,12 +273,8 @@ fn check_operation(lint: &mut Linter, op: &Operation, field: &str) {
                 lint.problem(
                     format!("{field}.{key}"),
                     format!(
-                        "`{key}` is for probes that run from a pod; a{} {} operation takes none",
-                        if op.action.key().starts_with(['a', 'e']) {
-                            "n"
-                        } else {
-                            ""
-                        },
+                        "`{key}` is for probes that run from a pod; {} {} operation takes none",
+                        article(op.action.key()),
                         op.action.key()
                     ),
                 );
@@ -304,8 +328,8 @@ fn check_operation(lint: &mut Linter, op: &Operation, field: &str) {
         Action::Restart(target) => {
             let name = target.name.as_deref().unwrap_or_default();
             if !matches!(
-                target.resource.as_str(),
-                "deployment" | "deployments" | "deployment.apps"
+                target.resource.split('.').next(),
+                Some("deployment" | "deployments")
             ) || target.name.is_none()
             {
                 lint.problem(
@@ -331,11 +355,12 @@ fn check_identity(lint: &mut Linter, identity: &Option<Identity>, field: &str) {
             "act as a user or as a ServiceAccount, not both",
         ),
         (None, None) => lint.problem(format!("{field}.as"), "name a `user` or a `serviceaccount`"),
-        (None, Some(sa)) if sa.split('/').count() > 2 || sa.split('/').any(str::is_empty) => lint
-            .problem(
+        (None, Some(sa)) if sa.split('/').count() > 2 || !sa.split('/').all(is_dns_subdomain) => {
+            lint.problem(
                 format!("{field}.as.serviceaccount"),
                 format!("'{sa}' is not NAME or NAMESPACE/NAME"),
-            ),
+            )
+        }
         _ => {}
     }
 }
@@ -515,7 +540,12 @@ fn check_patch(lint: &mut Linter, patch: &PatchOp, field: &str) {
             },
         );
     }
-    check_strings(lint, &patch.patch, &format!("{field}.patch"), false);
+    check_strings(
+        lint,
+        &patch.patch,
+        &format!("{field}.patch"),
+        Place::Cluster,
+    );
 }
 
 fn check_delete(lint: &mut Linter, delete: &DeleteOp, field: &str) {
@@ -566,7 +596,7 @@ fn check_assert(lint: &mut Linter, assert: &AssertOp, field: &str) {
     }
     if let Some(tree) = &assert.matches {
         check_tree(lint, tree, &format!("{field}.matches"));
-        check_strings(lint, tree, &format!("{field}.matches"), false);
+        check_strings(lint, tree, &format!("{field}.matches"), Place::Cluster);
     }
     check_captures(lint, &assert.capture, &format!("{field}.capture"));
 }
@@ -688,9 +718,11 @@ fn check_captures(lint: &mut Linter, capture: &BTreeMap<String, String>, field: 
     }
 }
 
-/// `a.b.0.c`, with `\.` for a dot inside a key.
+/// `a.b.0.c`, with `\.` for a dot inside a key (not kubectl's `{.a.b}` nor `a[0]`).
 pub fn is_json_path(path: &str) -> bool {
     !path.is_empty()
+        && !path.starts_with(['{', '$'])
+        && !path.contains(['[', ']'])
         && crate::expect::split_path(path)
             .iter()
             .all(|k| !k.is_empty())
@@ -701,7 +733,11 @@ fn check_probe(lint: &mut Linter, op: &Operation, probe: &Probe, field: &str, na
     match (&op.pod, probe.needs_pod()) {
         (None, true) => lint.problem(
             format!("{field}.pod"),
-            format!("a {} probe runs from a pod: name it", probe.key()),
+            format!(
+                "{} {} probe runs from a pod: name it",
+                article(probe.key()),
+                probe.key()
+            ),
         ),
         (Some(_), false) => lint.problem(
             format!("{field}.pod"),
@@ -712,7 +748,7 @@ fn check_probe(lint: &mut Linter, op: &Operation, probe: &Probe, field: &str, na
                 let kind = singular(&reference.resource);
                 let name = reference.name.clone().unwrap_or_default();
                 if !POD_OWNERS.contains(&kind.as_str()) {
-                    lint.problem(format!("{field}.pod"), format!("'{pod}' is not a pod, nor deployment/, job/, statefulset/, daemonset/ or replicaset/ a name"));
+                    lint.problem(format!("{field}.pod"), format!("'{pod}' is neither a pod's name nor deployment/NAME, job/NAME, statefulset/NAME, daemonset/NAME or replicaset/NAME"));
                 } else if !lint.creates(&kind, namespace, &name) {
                     lint.problem(format!("{field}.pod"), format!("no operation before this one creates '{pod}' in namespace '{namespace}'"));
                 }
@@ -723,9 +759,15 @@ fn check_probe(lint: &mut Linter, op: &Operation, probe: &Probe, field: &str, na
     }
     let expected = probe.expected();
     if expected.as_object().is_none_or(|o| o.is_empty()) {
-        lint.problem(format!("{at}.expect"), "say what the probe must observe");
+        lint.problem(
+            format!("{at}.expect"),
+            format!(
+                "say what the probe must observe: {}",
+                probe.expect_fields().join(", ")
+            ),
+        );
     }
-    check_strings(lint, &expected, &format!("{at}.expect"), false);
+    check_strings(lint, &expected, &format!("{at}.expect"), Place::Cluster);
     match probe {
         Probe::Http(http) => check_http(lint, http, &at),
         Probe::Exec(exec) => {
@@ -741,10 +783,10 @@ fn check_probe(lint: &mut Linter, op: &Operation, probe: &Probe, field: &str, na
                 _ => {}
             }
             for (i, word) in exec.command.iter().enumerate() {
-                check_text_vars(lint, word, &format!("{at}.command[{i}]"), true, false);
+                check_text_vars(lint, word, &format!("{at}.command[{i}]"), Place::Pod);
             }
             if let Some(script) = &exec.script {
-                check_text_vars(lint, script, &format!("{at}.script"), true, true);
+                check_text_vars(lint, script, &format!("{at}.script"), Place::Shell);
             }
             for (name, text) in [
                 ("stdout", &exec.expect.stdout),
@@ -769,7 +811,7 @@ fn check_probe(lint: &mut Linter, op: &Operation, probe: &Probe, field: &str, na
                 );
             }
             for (i, arg) in kubectl.args.iter().enumerate() {
-                check_text_vars(lint, arg, &format!("{at}.args[{i}]"), true, false);
+                check_text_vars(lint, arg, &format!("{at}.args[{i}]"), Place::Pod);
             }
             if let Some(text) = &kubectl.expect.output {
                 check_text(lint, text, &format!("{at}.expect.output"));
@@ -782,7 +824,7 @@ fn check_probe(lint: &mut Linter, op: &Operation, probe: &Probe, field: &str, na
                     format!("'{}' must be an absolute path in the pod", file.path),
                 );
             }
-            check_text_vars(lint, &file.path, &format!("{at}.path"), false, false);
+            check_text_vars(lint, &file.path, &format!("{at}.path"), Place::PodPath);
             if let Some(mode) = &file.expect.mode
                 && (mode.is_empty()
                     || mode.len() > 4
@@ -837,7 +879,7 @@ fn check_probe(lint: &mut Linter, op: &Operation, probe: &Probe, field: &str, na
                     format!("'{}' is not a verb", can_i.verb),
                 );
             }
-            check_text_vars(lint, &can_i.user, &format!("{at}.as"), false, false);
+            check_text_vars(lint, &can_i.user, &format!("{at}.as"), Place::Cluster);
         }
         Probe::Logs(logs) => check_text(lint, &logs.expect.output, &format!("{at}.expect.output")),
     }
@@ -869,28 +911,28 @@ fn check_http(lint: &mut Linter, http: &HttpProbe, at: &str) {
             format!("'{}' must start with /", http.path),
         );
     }
-    check_text_vars(lint, &http.path, &format!("{at}.path"), true, false);
+    check_text_vars(lint, &http.path, &format!("{at}.path"), Place::Pod);
     if let Some(query) = &http.query {
         if query.starts_with('?') {
             lint.problem(format!("{at}.query"), "leave out the leading '?'");
         }
-        check_text_vars(lint, query, &format!("{at}.query"), true, false);
+        check_text_vars(lint, query, &format!("{at}.query"), Place::Pod);
     }
     for (name, value) in &http.headers {
         if name.eq_ignore_ascii_case("authorization") {
             lint.problem(format!("{at}.headers.{name}"), "set the token with `token:` (pod, none, invalid, a token's name, a file in the pod): a token never appears in a lab file");
         }
-        check_text_vars(lint, value, &format!("{at}.headers.{name}"), true, false);
+        check_text_vars(lint, value, &format!("{at}.headers.{name}"), Place::Request);
     }
     match (&http.body, &http.body_file) {
         (Some(_), Some(_)) => lint.problem(
             format!("{at}.body-file"),
             "use `body` or `body-file`, not both",
         ),
-        (Some(body), None) => check_strings(lint, body, &format!("{at}.body"), true),
+        (Some(body), None) => check_strings(lint, body, &format!("{at}.body"), Place::Request),
         (None, Some(name)) => match lint.folder.read(name) {
             Ok(text) => {
-                check_text_vars(lint, &text, &format!("{at}.body-file"), true, false);
+                check_text_vars(lint, &text, &format!("{at}.body-file"), Place::Request);
                 lint.files.insert(name.clone(), text);
             }
             Err(message) => lint.problem(format!("{at}.body-file"), message),
@@ -915,7 +957,7 @@ fn check_http(lint: &mut Linter, http: &HttpProbe, at: &str) {
     for key in http.expect.json.keys() {
         if !is_json_path(key) {
             lint.problem(
-                format!("{at}.expect.json"),
+                format!("{at}.expect.json.{key}"),
                 format!("'{key}' is not a dotted path like items.0.metadata.name"),
             );
         }
@@ -945,40 +987,60 @@ fn check_text(lint: &mut Linter, text: &Text, field: &str) {
     if let Some(pattern) = &text.matches
         && let Err(e) = regex::Regex::new(pattern)
     {
-        lint.problem(format!("{field}.matches"), format!("not a regex: {e}"));
+        lint.problem(
+            format!("{field}.matches"),
+            format!("not a regex: {}", regex_reason(&e)),
+        );
     }
 }
 
 /// Checks the variables of every string in a value (a body, a patch, a tree).
-fn check_strings(lint: &mut Linter, value: &Value, field: &str, in_pod: bool) {
+fn check_strings(lint: &mut Linter, value: &Value, field: &str, place: Place) {
     match value {
-        Value::String(text) => check_text_vars(lint, text, field, in_pod, false),
+        Value::String(text) => check_text_vars(lint, text, field, place),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                check_strings(lint, item, &format!("{field}[{i}]"), in_pod);
+                check_strings(lint, item, &format!("{field}[{i}]"), place);
             }
         }
         Value::Object(map) => {
             for (key, item) in map {
-                check_strings(lint, item, &format!("{field}.{key}"), in_pod);
+                check_strings(lint, item, &format!("{field}.{key}"), place);
             }
         }
         _ => {}
     }
 }
 
+/// Where a text is used, which decides the variables it may use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Read by kubelab: `${NAMESPACE}` and captured variables.
+    Cluster,
+    /// Run in a pod: also `$(hostname)` and `$(cat /path)`.
+    Pod,
+    /// A path in a pod: also `$(hostname)`.
+    PodPath,
+    /// A script for the pod's shell: other `$` uses are the shell's.
+    Shell,
+    /// An http request's body or header: also `${token:NAME}`.
+    Request,
+}
+
 /// Only known variables may appear; `$(hostname)` and `$(cat …)` only where the text
-/// runs in a pod.
-fn check_text_vars(lint: &mut Linter, text: &str, field: &str, in_pod: bool, shell: bool) {
+/// runs in a pod; `${token:NAME}` only in a request's body and headers.
+fn check_text_vars(lint: &mut Linter, text: &str, field: &str, place: Place) {
+    let in_pod = place != Place::Cluster;
+    let shell = place == Place::Shell;
     let found = match vars::references(text, shell) {
         Ok(found) => found,
         Err(vars::Unknown(at)) => {
             lint.problem(
                 field,
                 format!(
-                    "unknown variable at '{at}': use ${{NAMESPACE}}, ${{CAPTURED}}{}",
+                    "unknown variable at '{at}': use ${{NAMESPACE}}{}, or a variable an earlier operation captured",
                     if in_pod {
-                        ", $(hostname) or $(cat /path)"
+                        ", $(hostname), $(cat /path)"
                     } else {
                         ""
                     }
@@ -992,8 +1054,12 @@ fn check_text_vars(lint: &mut Linter, text: &str, field: &str, in_pod: bool, she
             Reference::Variable(name) if name == vars::NAMESPACE || lint.captured.contains(name) => None,
             Reference::Variable(_) if shell => None,
             Reference::Variable(name) => Some(format!("variable ${{{name}}} is not defined: capture it in an earlier operation (capture: {{{name}: metadata.uid}}), or use ${{NAMESPACE}}")),
+            Reference::Cat(_) if place == Place::PodPath => Some("$(cat …) cannot name a path: use $(hostname), ${NAMESPACE} or a captured variable".to_string()),
             Reference::Hostname | Reference::Cat(_) if in_pod => None,
             Reference::Hostname | Reference::Cat(_) => Some("$(hostname) and $(cat …) mean something only in what runs in a pod (http, exec, kubectl, file)".to_string()),
+            Reference::Token(name) if place == Place::Request && lint.tokens.contains(name) => None,
+            Reference::Token(name) if place == Place::Request => Some(format!("no token operation before this one is named '{name}'")),
+            Reference::Token(_) => Some("${token:NAME} may appear only in an http request's body and headers (it reaches the pod on stdin, never on a command line)".to_string()),
         };
         if let Some(message) = problem {
             lint.problem(field, message);

@@ -155,8 +155,8 @@ pub fn deserialize_problem(
         ),
     };
     // "invalid u16" says what was wanted; add what was found.
-    if !message.contains('`')
-        && !message.contains('\'')
+    if message.starts_with("invalid ")
+        && !message.contains(['`', '"'])
         && let Some(found) = token_at(text, at)
     {
         message = format!("{message}: found `{found}`");

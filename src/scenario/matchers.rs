@@ -136,7 +136,8 @@ impl Match {
         let matchers: Matchers =
             serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
         if let Some(pattern) = &matchers.matches {
-            regex::Regex::new(pattern).map_err(|e| format!("matches: {e}"))?;
+            regex::Regex::new(pattern)
+                .map_err(|e| format!("matches: not a regex: {}", super::lint::regex_reason(&e)))?;
         }
         Ok(Match::Matchers(matchers))
     }

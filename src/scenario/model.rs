@@ -90,6 +90,10 @@ pub struct Operation {
     pub container: Option<String>,
     /// Defaults to the lab's first namespace.
     pub namespace: Option<String>,
+    /// Probes: try again (every half second) until the expectations hold or this much
+    /// time has passed, for what the cluster does eventually (a deleted pod's token
+    /// stops working, a controller reconciles).
+    pub eventually: Option<Timeout>,
     pub action: Action,
 }
 
@@ -132,6 +136,7 @@ pub const OPERATION_KEYS: &[&str] = &[
     "pod",
     "container",
     "namespace",
+    "eventually",
     "apply",
     "create",
     "patch",
@@ -164,6 +169,7 @@ impl<'de> Deserialize<'de> for Operation {
                     pod: None,
                     container: None,
                     namespace: None,
+                    eventually: None,
                     action: Action::Restart(ObjectRef {
                         resource: String::new(),
                         name: None,
@@ -190,6 +196,10 @@ impl<'de> Deserialize<'de> for Operation {
                         }
                         "namespace" => {
                             op.namespace = Some(map.next_value()?);
+                            continue;
+                        }
+                        "eventually" => {
+                            op.eventually = Some(map.next_value()?);
                             continue;
                         }
                         "apply" => Action::Apply(map.next_value::<ShortOr<_>>()?.0),
@@ -225,7 +235,8 @@ impl<'de> Deserialize<'de> for Operation {
                 Ok(op)
             }
         }
-        d.deserialize_map(OperationVisitor)
+        // Any node: a scalar or a list gets the visitor's own "expected an operation".
+        d.deserialize_any(OperationVisitor)
     }
 }
 
@@ -239,6 +250,7 @@ struct OperationSchema {
     pod: Option<String>,
     container: Option<String>,
     namespace: Option<String>,
+    eventually: Option<Timeout>,
     apply: Option<ShortOr<Apply>>,
     create: Option<ShortOr<Apply>>,
     patch: Option<PatchOp>,
@@ -262,7 +274,7 @@ impl JsonSchema for Operation {
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let mut schema = OperationSchema::json_schema(generator);
-        let one_of: Vec<serde_json::Value> = OPERATION_KEYS[5..]
+        let one_of: Vec<serde_json::Value> = OPERATION_KEYS[6..]
             .iter()
             .map(|key| json_schema!({"required": [key]}).to_value())
             .collect();

@@ -40,6 +40,18 @@ impl Probe {
         !matches!(self, Probe::CanI(_))
     }
 
+    /// The fields its `expect` may have.
+    pub fn expect_fields(&self) -> &'static [&'static str] {
+        match self {
+            Probe::Http(_) => &["status", "reason", "message", "body", "json"],
+            Probe::Exec(_) => &["exit-code", "stdout", "stderr"],
+            Probe::Kubectl(_) => &["exit-code", "output"],
+            Probe::File(_) => &["exists", "mode", "owner", "content"],
+            Probe::CanI(_) => &["allowed"],
+            Probe::Logs(_) => &["output"],
+        }
+    }
+
     /// The expectations, as written, for reports.
     pub fn expected(&self) -> serde_json::Value {
         let value = match self {

@@ -11,6 +11,9 @@ pub enum Reference<'a> {
     Hostname,
     /// `$(cat /path)`: a file's content in the pod.
     Cat(&'a str),
+    /// `${token:NAME}`: a token a `token` operation requested (only in an http
+    /// request's body and headers; it reaches the pod on stdin, never in a command).
+    Token(&'a str),
 }
 
 pub const NAMESPACE: &str = "NAMESPACE";
@@ -35,8 +38,8 @@ pub fn is_capture_name(name: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Every reference in `text`, with its byte range; `Err` at the first `$` that starts
-/// no known form. `shell` texts (exec scripts) leave other `$` uses to the shell.
+/// Every reference in `text`, with its byte range; `Err` at the first `${…}` or `$(…)`
+/// that is no known form. `shell` texts (exec scripts) leave those to the shell.
 pub fn references(
     text: &str,
     shell: bool,
@@ -46,7 +49,13 @@ pub fn references(
     while let Some(offset) = text[at..].find('$') {
         let start = at + offset;
         let rest = &text[start..];
-        let parsed = if let Some(inner) = rest.strip_prefix("${") {
+        let parsed = if let Some(inner) = rest.strip_prefix("${token:") {
+            inner
+                .find('}')
+                .map(|end| (&inner[..end], end + 9))
+                .filter(|(name, _)| super::lint::is_identifier(name))
+                .map(|(name, len)| (Reference::Token(name), len))
+        } else if let Some(inner) = rest.strip_prefix("${") {
             inner
                 .find('}')
                 .map(|end| (&inner[..end], end + 3))
@@ -63,12 +72,15 @@ pub fn references(
         } else {
             None
         };
+        // Only `${…}` and `$(…)` are variable syntax; any other `$` (a regex's end
+        // anchor, a price) is text.
+        let variable_syntax = rest.starts_with("${") || rest.starts_with("$(");
         match parsed {
             Some((reference, len)) => {
                 found.push((start..start + len, reference));
                 at = start + len;
             }
-            None if shell => at = start + 1,
+            None if shell || !variable_syntax => at = start + 1,
             None => return Err(Unknown(rest.chars().take(20).collect())),
         }
     }
@@ -119,12 +131,20 @@ mod tests {
     }
 
     #[test]
+    fn a_token_reference_names_a_requested_token() {
+        let found = references("{\"token\": \"${token:vault}\"}", false).unwrap();
+        assert_eq!(found[0].1, Reference::Token("vault"));
+        assert!(references("${token:Vault}", false).is_err());
+    }
+
+    #[test]
     fn an_unknown_dollar_is_an_error_except_in_a_shell_script() {
         assert_eq!(
             references("/pods/$(whoami)", false).unwrap_err(),
             Unknown("$(whoami)".into())
         );
-        assert!(references("price: 5$", false).is_err());
+        assert!(references("price: 5$", false).unwrap().is_empty());
+        assert!(references("^x$", false).unwrap().is_empty());
         assert!(references("${}", false).is_err());
         assert!(references("$(cat relative)", false).is_err());
         let found = references("echo $HOME ${NAMESPACE} $?", true).unwrap();

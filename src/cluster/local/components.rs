@@ -13,8 +13,9 @@ pub const SERVICE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 96, 0, 1));
 pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
 /// The controllers the labs need: a `default` ServiceAccount and the `kube-root-ca.crt`
-/// ConfigMap in every namespace, namespace deletion, garbage collection, Deployments,
-/// and the aggregated admin/edit/view ClusterRoles.
+/// ConfigMap in every namespace, namespace deletion, garbage collection, the pods of
+/// Deployments, Jobs, StatefulSets and DaemonSets, and the aggregated admin/edit/view
+/// ClusterRoles.
 pub const CONTROLLERS: &[&str] = &[
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
@@ -22,6 +23,9 @@ pub const CONTROLLERS: &[&str] = &[
     "garbage-collector-controller",
     "deployment-controller",
     "replicaset-controller",
+    "job-controller",
+    "statefulset-controller",
+    "daemonset-controller",
     "clusterrole-aggregation-controller",
 ];
 
