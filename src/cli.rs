@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     long_version = crate::versions::LONG_VERSION,
     about = "Hands-on Kubernetes labs: how a Pod talks to the API server, run against a real cluster",
-    after_help = "Start here:\n  kubelab run                 run every lab (starts a local cluster if none runs)\n  kubelab list                the labs\n  kubelab show 02             a lab's steps and the exact in-pod commands\n  kubelab cluster up          start a local control plane and keep it running\n\nExit codes: 0 ok, 1 a probe failed, 2 usage or lab file error, 3 cluster or environment error, 130 interrupted."
+    after_help = "Start here:\n  kubelab run                 run every lab (starts a local cluster if none runs)\n  kubelab list                the labs\n  kubelab show 02             a lab's steps and the exact in-pod commands\n  kubelab cluster up          start a local control plane and keep it running\n\nExit codes: 0 ok, 1 a check failed, 2 usage or lab error (a lab file, or a manifest the API server rejects), 3 cluster or environment error, 130 interrupted."
 )]
 pub struct Cli {
     /// Print only results and errors: no progress lines.

@@ -6,6 +6,14 @@ use clap::Parser;
 use kubelab::{cli, commands};
 
 fn main() -> ExitCode {
+    // Like other Unix tools: a closed pipe (`kubelab show 02 | head`) ends the process
+    // quietly instead of a panic on the next print.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
     // clap exits with 2 on usage errors, as documented in --help.
     let cli = cli::Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -12,7 +12,7 @@ fn help_names_the_cluster_commands_and_the_exit_codes() {
     let help = stdout(&out);
     assert!(help.contains("cluster"), "{help}");
     assert!(
-        help.contains("Exit codes: 0 ok, 1 a probe failed"),
+        help.contains("Exit codes: 0 ok, 1 a check failed, 2 usage or lab error"),
         "{help}"
     );
 

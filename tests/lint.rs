@@ -106,12 +106,13 @@ fn the_committed_schema_is_the_generated_one() {
 
 #[test]
 fn every_built_in_lab_points_editors_at_the_schema() {
-    for entry in std::fs::read_dir(manifest_dir().join("scenarios"))
-        .unwrap()
-        .flatten()
-    {
-        let lab = entry.path().join("lab.yaml");
-        if lab.exists() {
+    let mut checked = 0;
+    for suite in ["seed", "conformance"] {
+        for entry in std::fs::read_dir(manifest_dir().join("scenarios").join(suite))
+            .unwrap()
+            .flatten()
+        {
+            let lab = entry.path().join("lab.yaml");
             let first = std::fs::read_to_string(&lab)
                 .unwrap()
                 .lines()
@@ -120,12 +121,35 @@ fn every_built_in_lab_points_editors_at_the_schema() {
                 .to_string();
             assert_eq!(
                 first,
-                "# yaml-language-server: $schema=../lab.schema.json",
+                "# yaml-language-server: $schema=../../lab.schema.json",
                 "{}",
                 lab.display()
             );
+            checked += 1;
         }
     }
+    assert_eq!(checked, 21, "5 seed and 16 conformance labs");
+}
+
+#[test]
+fn both_built_in_suites_pass_lint_from_any_directory() {
+    let anywhere = tempfile::tempdir().unwrap();
+    for (suite, labs) in [("seed", 5), ("conformance", 16)] {
+        let out = Lab::new()
+            .kubelab()
+            .current_dir(anywhere.path())
+            .args(["lint", "--suite", suite])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            stdout(&out).starts_with(&format!("{labs} labs,")),
+            "{}",
+            text(&out)
+        );
+    }
+    let out = Lab::new().run(&["list", "--suite", "nope"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
 
 #[test]
@@ -139,6 +163,7 @@ fn show_prints_the_in_pod_commands_without_a_cluster() {
     assert!(out.status.success(), "{}", text(&out));
     let shown = stdout(&out);
     assert!(shown.contains("step 1 [setup]"), "{shown}");
+    assert!(shown.contains("  wait for pod/mydemo (ready)"), "{shown}");
     assert!(
         shown.contains("$ curl -sS --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt -H \"Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)\" \"https://kubernetes.default.svc/api/v1/namespaces/default/pods/$(hostname)\""),
         "{shown}"

@@ -159,7 +159,7 @@ fn a_real_node_runs_the_lab_pods_and_down_leaves_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report: RunReport = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report.labs.len(), 5);
-    let probes: Vec<_> = report.probes().collect();
+    let probes: Vec<_> = report.checks().collect();
     assert!(
         probes
             .iter()
@@ -175,12 +175,36 @@ fn a_real_node_runs_the_lab_pods_and_down_leaves_nothing() {
             >= 20
     );
     // Lab 04's log probe read the real container's log.
-    let logs = &report.labs[3].steps[0].probes[2];
+    let logs = report.labs[3].steps[0]
+        .operations
+        .iter()
+        .find(|op| op.id == "logs")
+        .unwrap();
     assert!(
         logs.observed.body.contains("Error from server (Forbidden)"),
         "{}",
         logs.observed.body
     );
+
+    // The conformance suite: every lab, the node-only one too, with probes in pods.
+    let out = lab.run(&["run", "--suite", "conformance", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report.labs.len(), 16);
+    for lab_report in &report.labs {
+        assert_eq!(
+            lab_report.outcome,
+            kubelab::report::Outcome::Passed,
+            "{lab_report:?}"
+        );
+    }
+    let permissions = report.labs[3].steps[0]
+        .operations
+        .iter()
+        .find(|op| op.id == "runasuser")
+        .unwrap();
+    assert_eq!(permissions.observed.mode.as_deref(), Some("600"));
+    assert_eq!(permissions.observed.owner.as_deref(), Some("1000:0"));
 
     // down: nothing of the node is left on the machine.
     let out = lab.run(&["cluster", "down"]);

@@ -157,13 +157,7 @@ fn print_lab(loaded: &LoadedLab) {
                     );
                     println!("    expect {}", probe.expected());
                 }
-                other => {
-                    let detail = serde_json::to_value(other)
-                        .ok()
-                        .and_then(|v| v.as_object().and_then(|o| o.values().next().cloned()))
-                        .unwrap_or_default();
-                    println!("  {} {detail}", other.key());
-                }
+                other => println!("  {}", op.name.clone().unwrap_or_else(|| other.describe())),
             }
         }
         println!();

@@ -19,6 +19,17 @@ pub async fn run_labs(args: RunArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     let (labs, from) = labs_of(&args.dir)?;
     let labs = scenario::select(labs, &args.labs, &from)?;
     let images = image_map(&args.images)?;
+    let named_cluster = args.kubeconfig.is_some() || args.context.is_some();
+    if named_cluster
+        && matches!(
+            args.provider,
+            crate::cli::Provider::Local | crate::cli::Provider::Kind
+        )
+    {
+        return Err(AppError::Usage(
+            "--kubeconfig and --context are for --provider kubeconfig (or leave --provider out: they imply it)".into(),
+        ));
+    }
     let choice = Choice {
         kind: args.provider,
         name: args.name.clone(),

@@ -692,37 +692,5 @@ fn fill_identity(report: &mut OperationReport, op: &Operation, index: usize) {
         .id
         .clone()
         .unwrap_or_else(|| format!("{}_{index}", op.action.key().replace('-', "_")));
-    report.name = op.name.clone().unwrap_or_else(|| default_name(&op.action));
-}
-
-fn default_name(action: &Action) -> String {
-    match action {
-        Action::Apply(apply) => format!("apply {}", apply.all_files().join(", ")),
-        Action::Create(apply) => format!("create {}", apply.all_files().join(", ")),
-        Action::Patch(patch) => format!("patch {}", patch.object),
-        Action::Delete(delete) => match (&delete.object, &delete.file) {
-            (Some(object), _) => format!("delete {object}"),
-            (None, Some(file)) => format!("delete what {file} names"),
-            _ => "delete".into(),
-        },
-        Action::Assert(assert) if assert.absent => format!("no {} exists", assert.object),
-        Action::Assert(assert) => format!("{} matches", assert.object),
-        Action::Events(events) => format!("{} has a {} event", events.object, events.reason),
-        Action::Wait(wait) => format!(
-            "wait for {} ({})",
-            wait.object,
-            serde_json::to_value(&wait.until)
-                .map(|v| match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                })
-                .unwrap_or_default()
-        ),
-        Action::Token(token) => format!(
-            "request token '{}' for {}",
-            token.name, token.serviceaccount
-        ),
-        Action::Restart(target) => format!("restart {target}"),
-        Action::Probe(probe) => probe.key().to_string(),
-    }
+    report.name = op.name.clone().unwrap_or_else(|| op.action.describe());
 }

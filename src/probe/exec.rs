@@ -125,7 +125,7 @@ pub async fn run(
         }
         Err(e) => {
             return Err(Error::Kube(
-                format!("exec {:?} in pod {namespace}/{pod}", command.join(" ")),
+                format!("exec in pod {namespace}/{pod} ({:?})", command.join(" ")),
                 e,
             ));
         }

@@ -113,6 +113,39 @@ pub enum Action {
 }
 
 impl Action {
+    /// What the operation does, in a few words: "apply rbac.yaml", "wait for pod/x (ready)".
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Apply(apply) => format!("apply {}", apply.all_files().join(", ")),
+            Action::Create(apply) => format!("create {}", apply.all_files().join(", ")),
+            Action::Patch(patch) => format!("patch {}", patch.object),
+            Action::Delete(delete) => match (&delete.object, &delete.file) {
+                (Some(object), _) => format!("delete {object}"),
+                (None, Some(file)) => format!("delete what {file} names"),
+                _ => "delete".into(),
+            },
+            Action::Assert(assert) if assert.absent => format!("no {} exists", assert.object),
+            Action::Assert(assert) => format!("{} matches", assert.object),
+            Action::Events(events) => format!("{} has a {} event", events.object, events.reason),
+            Action::Wait(wait) => format!(
+                "wait for {} ({})",
+                wait.object,
+                serde_json::to_value(&wait.until)
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default()
+            ),
+            Action::Token(token) => format!(
+                "request token '{}' for {}",
+                token.name, token.serviceaccount
+            ),
+            Action::Restart(target) => format!("restart {target}"),
+            Action::Probe(probe) => probe.key().to_string(),
+        }
+    }
+
     pub fn key(&self) -> &'static str {
         match self {
             Action::Apply(_) => "apply",
