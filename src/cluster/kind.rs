@@ -442,7 +442,7 @@ impl super::Provider for Kind {
 
     async fn status(&self) -> Result<super::Status, Error> {
         let tools = detect().await?;
-        let exists = clusters(&tools).await?.iter().any(|c| *c == self.name);
+        let exists = clusters(&tools).await?.contains(&self.name);
         let text = if exists {
             format!(
                 "kind cluster '{}' ({}), context {}, engine {}",

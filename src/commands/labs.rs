@@ -36,9 +36,11 @@ pub fn lint(args: &DirArgs) -> Result<ExitCode, AppError> {
         .flat_map(|l| &l.lab.steps)
         .map(|s| s.operations.len())
         .sum();
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     println!(
-        "{} labs, {operations} operations in {from}: no problems",
-        labs.len()
+        "{}, {} in {from}: no problems",
+        plural(labs.len(), "lab"),
+        plural(operations, "operation")
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -43,13 +43,15 @@ pub async fn run_labs(args: RunArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         images: lab_images(&labs, &images).into_keys().collect(),
         ..Default::default()
     };
-    if provider.name() == "local" {
+    let ensured = provider.ensure(&options, ui).await?;
+    if ensured == Ensured::Started {
         ui.info(format!(
-            "using the local cluster '{}' (started if none runs)",
-            args.name
+            "started the {} cluster '{}' for this run; it stops when the run ends{}",
+            provider.name(),
+            args.name,
+            if args.keep { ", unless --keep" } else { "" }
         ));
     }
-    let ensured = provider.ensure(&options, ui).await?;
     let outcome = match provider.connect().await {
         Ok(connection) => run_connected(&connection, labs, &args, images, ui).await,
         Err(e) => Err(e.into()),

@@ -171,6 +171,18 @@ impl<'a> LabRun<'a> {
         namespace: &str,
         inputs: Inputs<'_>,
     ) -> OperationReport {
+        // A request body from a file beside lab.yaml (lint read it) is sent as written.
+        let with_body;
+        let p = match p {
+            crate::scenario::Probe::Http(http) if http.body_file.is_some() => {
+                let mut http = http.clone();
+                let name = http.body_file.take().unwrap_or_default();
+                http.body = self.loaded.files.get(&name).cloned().map(Value::String);
+                with_body = crate::scenario::Probe::Http(http);
+                &with_body
+            }
+            other => other,
+        };
         let started = Instant::now();
         let deadline = op.eventually.map(|t| started + t.0);
         let mut tries = 1;

@@ -52,7 +52,7 @@ pub async fn wait(
         until => {
             let description = match until {
                 WaitFor::Deleted => "deleted".to_string(),
-                WaitFor::Condition(condition) => format!("{condition}"),
+                WaitFor::Condition(condition) => condition.to_string(),
                 WaitFor::Jsonpath(j) => format!("{} = {}", j.path, j.value),
                 _ => "created".to_string(),
             };

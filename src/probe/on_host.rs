@@ -125,7 +125,7 @@ impl OnHost {
             request
                 .headers
                 .iter()
-                .map(|(k, v)| format!("{k}: {}", self.expand(v))),
+                .map(|(k, v)| format!("{k}: {}", self.expand_with(v, &request.secrets))),
         );
         let mut files = Vec::new();
         if !headers.is_empty() {
@@ -210,7 +210,7 @@ current-context: in-cluster
             Some((program, rest)) if program.rsplit('/').next() == Some("kubectl") => {
                 Ok(rest.to_vec())
             }
-            _ => Err(Error::Host(format!(
+            _ => Err(Error::Unsupported(format!(
                 "without a node kubelab can only stand in for containers that run kubectl; container {} runs {:?}",
                 chosen.name, words
             ))),

@@ -29,6 +29,8 @@ pub fn observed_summary(op: &OperationReport) -> String {
             Some(code) => format!("exit {code}"),
             None => format!("{} log lines", o.body.lines().count()),
         },
+        // Checks of cluster state: what they found, in a few words.
+        "assert" | "events" if !o.body.is_empty() => o.body.clone(),
         "file" => match o.exists {
             Some(true) => "exists".into(),
             _ => "does not exist".into(),

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::forms::Timeout;
 use super::matchers::{JsonExpect, Text};
 
-/// One probe: exactly one kind.
+/// One probe: exactly one kind. (Each is read once per lab and never moved in bulk, so
+/// the size difference between kinds costs nothing worth a Box.)
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[allow(clippy::large_enum_variant)]
 #[serde(rename_all = "kebab-case")]
 pub enum Probe {
     Http(HttpProbe),

@@ -175,6 +175,62 @@ impl Drop for Cluster<'_> {
     }
 }
 
+/// One local cluster for all the tests of a test binary: the first test to ask starts
+/// it, the last one to finish stops it (tests run side by side; each uses namespaces
+/// of its own).
+pub struct Shared {
+    pub lab: Lab,
+    pub kubeconfig: PathBuf,
+}
+
+static SHARED: std::sync::Mutex<(usize, Option<std::sync::Arc<Shared>>)> =
+    std::sync::Mutex::new((0, None));
+
+/// A handle on the shared cluster; dropping the last one takes the cluster down.
+pub struct SharedUse(pub std::sync::Arc<Shared>);
+
+impl std::ops::Deref for SharedUse {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub fn shared_cluster() -> SharedUse {
+    let mut guard = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    guard.0 += 1;
+    if guard.1.is_none() {
+        let lab = Lab::new();
+        let out = lab.run(&["cluster", "up", "--wait-timeout", "180s"]);
+        assert!(out.status.success(), "cluster up failed:\n{}", text(&out));
+        let kubeconfig = stdout(&lab.run(&["cluster", "kubeconfig"])).trim().into();
+        guard.1 = Some(std::sync::Arc::new(Shared { lab, kubeconfig }));
+    }
+    SharedUse(guard.1.clone().expect("started above"))
+}
+
+impl Drop for SharedUse {
+    fn drop(&mut self) {
+        let mut guard = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        guard.0 -= 1;
+        if guard.0 == 0
+            && let Some(shared) = guard.1.take()
+        {
+            let _ = shared.lab.run(&["cluster", "down"]);
+        }
+    }
+}
+
+impl Shared {
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new(assets_dir().join("kubectl"))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
