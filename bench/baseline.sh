@@ -11,7 +11,7 @@
 set -euo pipefail
 port=$1
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-labs=$here/scenarios
+labs=$here/scenarios/seed
 kubectl=${KUBECTL:-kubectl}
 work=$(mktemp -d)
 chmod 700 "$work"

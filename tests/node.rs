@@ -206,6 +206,28 @@ fn a_real_node_runs_the_lab_pods_and_down_leaves_nothing() {
     assert_eq!(permissions.observed.mode.as_deref(), Some("600"));
     assert_eq!(permissions.observed.owner.as_deref(), Some("1000:0"));
 
+    // Every probe kind in a real pod: exec, and the mode and owner the kubelet wrote.
+    let probes =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/operations/probes");
+    let out = lab.run(&["run", "--dir", probes.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    let operations: Vec<_> = report.operations().collect();
+    let find = |id: &str| *operations.iter().find(|op| op.id == id).unwrap();
+    let mode = find("file_mode");
+    assert_eq!(mode.outcome, kubelab::report::Outcome::Passed, "{mode:#?}");
+    assert_eq!(mode.observed.mode.as_deref(), Some("644"));
+    assert_eq!(mode.observed.owner.as_deref(), Some("0:0"));
+    assert!(
+        find("exec_script")
+            .ran
+            .starts_with("in pod op-probes/prober")
+    );
+    assert_eq!(
+        find("exec_script").observed.stdout.as_deref(),
+        Some("prober in op-probes\n")
+    );
+
     // down: nothing of the node is left on the machine.
     let out = lab.run(&["cluster", "down"]);
     assert!(out.status.success(), "{}", text(&out));

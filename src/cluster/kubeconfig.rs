@@ -66,8 +66,9 @@ pub async fn config(path: &Path) -> Result<kube::Config, Error> {
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
             .map_err(|e| kube_err(e.into()))?;
+    // A refused connection fails fast; reads keep kube's default, which outlasts the
+    // server's own watch timeout (a shorter one would break every quiet watch).
     config.connect_timeout = Some(Duration::from_secs(2));
-    config.read_timeout = Some(Duration::from_secs(30));
     Ok(config)
 }
 

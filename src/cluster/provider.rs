@@ -117,11 +117,15 @@ fn explicit(choice: &Choice) -> Option<Kind> {
         .then_some(Kind::Kubeconfig)
 }
 
-/// The provider to start (or reuse) a cluster with: `auto` is kind when kind and a
-/// working container engine are found, otherwise the local control plane.
-pub async fn to_start(choice: &Choice) -> Box<dyn Provider> {
+/// The provider to start (or reuse) a cluster with: `auto` is the local cluster of that
+/// name when one exists (or a node is asked for, which only local gives), else kind
+/// when kind and a working container engine are found, else the local control plane.
+pub async fn to_start(choice: &Choice, node: bool) -> Box<dyn Provider> {
     let kind = match (choice.kind, explicit(choice)) {
         (_, Some(kind)) => kind,
+        (Kind::Auto, None) if node || super::local::state_root().join(&choice.name).exists() => {
+            Kind::Local
+        }
         (Kind::Auto, None) if super::kind::detect().await.is_ok() => Kind::Kind,
         (Kind::Auto, None) => Kind::Local,
         (other, None) => other,

@@ -67,7 +67,7 @@ pub async fn run(command: ClusterCommand, ui: &Ui) -> Result<ExitCode, AppError>
 
 async fn up(args: UpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     let name = args.name.name.clone();
-    let provider = cluster::to_start(&choice(args.provider, &name, true)).await;
+    let provider = cluster::to_start(&choice(args.provider, &name, true), args.node).await;
     if provider.name() == "kubeconfig" {
         return Err(AppError::Usage(
             "the kubeconfig provider uses a cluster that already runs: there is nothing to start; run labs on it with `kubelab run --provider kubeconfig`".into(),

@@ -38,7 +38,7 @@ pub async fn run_labs(args: RunArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         context: args.context.clone(),
         yes: args.yes,
     };
-    let provider = cluster::to_start(&choice).await;
+    let provider = cluster::to_start(&choice, false).await;
     let options = UpOptions {
         images: lab_images(&labs, &images).into_keys().collect(),
         ..Default::default()

@@ -82,9 +82,8 @@ async fn watch_until(
                 apply_event(&mut store, event, &mut fresh);
                 listed |= done;
             }
-            Ok(Some(Err(e))) => {
-                return Err(Error::Lab(format!("watching: {e}")));
-            }
+            // The watcher starts again on the next poll; give the server a moment.
+            Ok(Some(Err(_))) => tokio::time::sleep(Duration::from_millis(500)).await,
             Ok(None) | Err(_) => {
                 return Ok((false, store.into_values().collect()));
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::conditions;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -311,7 +311,7 @@ impl Objects {
             ..Default::default()
         };
         let uid = match api.delete(name, &params).await {
-            Ok(either) => either.left().and_then(|o| o.metadata.uid),
+            Ok(answer) => deleted_uid(answer),
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 return Err(Error::Lab(format!("{what} does not exist")));
             }
@@ -342,6 +342,18 @@ impl Objects {
     }
 }
 
+/// The uid of what a DELETE removed: the object, when the API server returns it (it is
+/// still finalizing), or the Status's details when it is gone at once. Waiting on the
+/// uid, not the name, tells a deleted object from its recreation by a controller.
+fn deleted_uid(answer: either::Either<DynamicObject, kube::core::Status>) -> Option<String> {
+    match answer {
+        either::Either::Left(object) => object.metadata.uid,
+        either::Either::Right(status) => status
+            .details
+            .and_then(|d| (!d.uid.is_empty()).then_some(d.uid)),
+    }
+}
+
 /// Waits until the object (of this uid, when known) is gone.
 async fn wait_gone(
     api: Api<DynamicObject>,
@@ -352,24 +364,17 @@ async fn wait_gone(
 ) -> Result<(), Error> {
     let gone = match uid {
         Some(uid) => {
-            tokio::time::timeout(
-                timeout,
-                await_condition(api.clone(), name, conditions::is_deleted(uid)),
-            )
+            let deleted = conditions::is_deleted(uid);
+            super::wait::object_until(api.clone(), name, timeout, |o: Option<&DynamicObject>| {
+                kube::runtime::wait::Condition::matches_object(&deleted, o)
+            })
             .await
         }
-        None => {
-            tokio::time::timeout(
-                timeout,
-                await_condition(api.clone(), name, |o: Option<&DynamicObject>| o.is_none()),
-            )
-            .await
-        }
+        None => super::wait::object_until(api.clone(), name, timeout, |o| o.is_none()).await,
     };
     match gone {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(Error::Lab(format!("waiting for {what} to go: {e}"))),
-        Err(_) => {
+        true => Ok(()),
+        false => {
             let state = match api.get_opt(name).await {
                 Ok(Some(object)) => terminating_state(&object),
                 Ok(None) => "gone just now".into(),
@@ -461,10 +466,7 @@ pub async fn delete_all(
     for object in created.iter().rev() {
         let params = DeleteParams::background();
         match object.api(client).delete(&object.name, &params).await {
-            Ok(either) => {
-                let uid = either.left().and_then(|o| o.metadata.uid);
-                waits.push((object, uid));
-            }
+            Ok(answer) => waits.push((object, deleted_uid(answer))),
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(source) => {
                 return Err(Error::Cluster {

@@ -8,8 +8,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::Api;
 use kube::api::{DynamicObject, ListParams};
-use kube::runtime::wait::await_condition;
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, watch_object, watcher};
 
 use super::Error;
 use super::resources::Resolved;
@@ -17,6 +16,31 @@ use super::workloads;
 use crate::scenario::{ObjectRef, WaitFor, WaitOp};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Watches one object until `condition` holds (true) or `timeout` passes (false). A
+/// broken watch (a connection reset, the server's own watch timeout) is resumed by
+/// kube-runtime's watcher, so only the deadline ends the wait.
+pub async fn object_until<K>(
+    api: Api<K>,
+    name: &str,
+    timeout: Duration,
+    condition: impl Fn(Option<&K>) -> bool,
+) -> bool
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut changes = watch_object(api, name).boxed();
+    loop {
+        match tokio::time::timeout_at(deadline, changes.next()).await {
+            Ok(Some(Ok(object))) if condition(object.as_ref()) => return true,
+            Ok(Some(Ok(_))) => {}
+            // The watcher starts again on the next poll; give the server a moment.
+            Ok(Some(Err(_))) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Ok(None) | Err(_) => return false,
+        }
+    }
+}
 
 /// Waiting reasons that no amount of waiting cures.
 const HOPELESS: &[&str] = &["ErrImageNeverPull", "InvalidImageName"];
@@ -58,14 +82,9 @@ pub async fn wait(
             };
             let until = until.clone();
             let condition = move |object: Option<&DynamicObject>| matches_wait(&until, object);
-            match tokio::time::timeout(timeout, await_condition(api.clone(), &name, condition))
-                .await
-            {
-                Ok(Ok(_)) => format!("{what} {description}"),
-                Ok(Err(e)) => {
-                    return Err(Error::Lab(format!("watching {what}: {e}")));
-                }
-                Err(_) => {
+            match object_until(api.clone(), &name, timeout, condition).await {
+                true => format!("{what} {description}"),
+                false => {
                     let state = match api.get_opt(&name).await {
                         Ok(Some(object)) => object_state(&object),
                         Ok(None) => "it does not exist".into(),

@@ -81,6 +81,9 @@ pub trait PodAccess: Send + Sync {
     /// The pod, as the API server has it.
     fn pod(&self) -> &Pod;
 
+    /// The container probes run in (the named one, else the first).
+    fn container(&self) -> Option<&str>;
+
     /// Where probes run, for reports: "in pod ns/x" or "on host for pod ns/x".
     fn ran(&self) -> String;
 

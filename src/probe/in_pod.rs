@@ -60,15 +60,16 @@ impl InPod {
                     &s.name == container && s.state.as_ref().is_some_and(|st| st.running.is_some())
                 })
         };
-        let wait = kube::runtime::wait::await_condition(pods.clone(), self.name(), running);
-        match tokio::time::timeout(CONTAINER_TIMEOUT, wait).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(Error::Pod(format!(
-                "watching pod {}/{}: {e}",
-                self.namespace(),
-                self.name()
-            ))),
-            Err(_) => {
+        match crate::engine::wait::object_until(
+            pods.clone(),
+            self.name(),
+            CONTAINER_TIMEOUT,
+            running,
+        )
+        .await
+        {
+            true => Ok(()),
+            false => {
                 let state = match pods.get_opt(self.name()).await {
                     Ok(Some(pod)) => crate::engine::describe_pod_state(&pod),
                     _ => "gone".into(),
@@ -109,6 +110,10 @@ fn sh(script: String) -> Vec<String> {
 impl PodAccess for InPod {
     fn pod(&self) -> &Pod {
         &self.pod
+    }
+
+    fn container(&self) -> Option<&str> {
+        self.container.as_deref()
     }
 
     fn ran(&self) -> String {

@@ -503,7 +503,7 @@ async fn run_http(
     let out = access.run(&PodCommand::Curl(request.clone())).await?;
     let mut observed = observe_curl(&out.stdout, &out.stderr, out.exit_code);
     // Who the request is made as, from what it carries.
-    let container = access::container_of(pod, None).map(|c| c.name.clone());
+    let container = access.container().map(str::to_string);
     match &request.token {
         RequestToken::Pod if mounts_token(pod, container.as_deref()) => {
             observed.identity = Some(service_account_user(pod));
@@ -671,7 +671,7 @@ async fn run_kubectl(
     if let Some(want) = &kubectl.expect.output {
         failures.extend(want.failures("output", Some(&output)));
     }
-    let container = access::container_of(pod, None).map(|c| c.name.clone());
+    let container = access.container().map(str::to_string);
     let mounted = mounts_token(pod, container.as_deref());
     Ok(Ran {
         ran: access.ran(),

@@ -224,6 +224,12 @@ impl PodAccess for OnHost {
         &self.pod
     }
 
+    fn container(&self) -> Option<&str> {
+        self.container
+            .as_deref()
+            .or_else(|| super::access::container_of(&self.pod, None).map(|c| c.name.as_str()))
+    }
+
     fn ran(&self) -> String {
         format!("on host for pod {}/{}", self.namespace(), self.name())
     }

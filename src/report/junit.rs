@@ -51,6 +51,13 @@ pub fn write_junit(run: &RunReport, path: &Path) -> std::io::Result<()> {
                 suite.add_test_case(case);
             }
         }
+        if lab.outcome == Outcome::Skipped && lab.steps.is_empty() {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(lab.error.clone().unwrap_or_default());
+            let mut case = TestCase::new("lab skipped", status);
+            case.set_classname(lab.folder.clone());
+            suite.add_test_case(case);
+        }
         if matches!(lab.outcome, Outcome::Error | Outcome::Invalid) {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
             status.set_message(lab.error.clone().unwrap_or_default());

@@ -455,8 +455,8 @@ impl ShortForms for DeleteOp {
     }
 }
 
-/// An object (by name, or every object of a type matching a selector) must match a
-/// partial tree, polled until the timeout; or, with `absent`, must not exist.
+/// An object (by name, or at least one object of a type that a selector chooses) must
+/// match a partial tree, watched until the timeout; or, with `absent`, none may exist.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AssertOp {
