@@ -347,7 +347,8 @@ fn an_interrupted_run_removes_what_it_created() {
         rest.iter().any(|l| l.contains("interrupted: removed")),
         "{rest:?}"
     );
-    assert!(labelled(&cluster, "kubelab.dev/lab").is_empty());
+    let left = labelled(&cluster, "kubelab.dev/lab");
+    assert!(left.is_empty(), "left: {left:?}\n{seen:#?}\n{rest:#?}");
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn why_explains_denials_and_allows_and_its_suggestion_really_works() {
     let cluster = lab.up(&[]);
     let rbac = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/scenarios/02-custom-serviceaccount/rbac.yaml"
+        "/scenarios/seed/02-custom-serviceaccount/rbac.yaml"
     );
     cluster.kubectl_ok(&["apply", "-f", rbac]);
     let why = |args: &[&str]| {

@@ -93,25 +93,31 @@ async fn up(args: UpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         kind_config: args.config,
         images,
     };
-    if provider.ensure(&options, ui).await? == Ensured::Reused {
+    let ensured = provider.ensure(&options, ui).await?;
+    if ensured == Ensured::Reused {
         ui.info(format!(
             "cluster '{name}' is already running and healthy: reusing it"
         ));
     }
-    let connection = provider.connect().await?;
+    let how = if ensured == Ensured::Reused {
+        "reused"
+    } else {
+        "created"
+    };
     let (kubeconfig, context) = provider.kubeconfig()?;
     match context {
         Some(context) => println!(
-            "{} cluster '{name}' is ready at {}.\n  kubectl --context {context} get nodes\n  kubelab run --provider {}",
+            "{} cluster '{name}' is ready ({how}).\n  kubectl --context {context} get nodes\n  kubelab run --provider {}",
             provider.name(),
-            connection.server,
             provider.name()
         ),
-        None => println!(
-            "Cluster '{name}' is ready at {}.\n  export KUBECONFIG={}\n  kubectl get namespaces",
-            connection.server,
-            kubeconfig.display()
-        ),
+        None => {
+            let server = provider.connect().await?.server;
+            println!(
+                "Cluster '{name}' is ready ({how}) at {server}.\n  export KUBECONFIG={}\n  kubectl get namespaces",
+                kubeconfig.display()
+            )
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -162,7 +162,8 @@ impl Objects {
         };
         let object_name = created.describe();
         let admin = created.api(&self.client);
-        if let Some(existing) = wait_unless_terminating(&admin, &name, &object_name).await? {
+        let existed = wait_unless_terminating(&admin, &name, &object_name).await?;
+        if let Some(existing) = &existed {
             let ours = existing.labels().get(LAB_LABEL) == Some(&self.lab_id);
             if !ours && gvk.kind == "Namespace" {
                 return Ok(Applied::UsedExisting(object_name));
@@ -177,6 +178,9 @@ impl Objects {
         let (client, _) = self.client_as(identity, default_namespace)?;
         let api = created.api(&client);
         let verb = if create { "creating" } else { "applying" };
+        // Recorded before the request: an interrupt while it is under way must not
+        // leave an object nobody remembers (deleting one that never came is a 404).
+        self.created.lock().await.push(created.clone());
         let result = if create {
             api.create(&PostParams::default(), &object)
                 .await
@@ -190,10 +194,19 @@ impl Objects {
             .await
             .map(|_| ())
         };
-        result.map_err(|source| {
-            Error::from_kube_as(format!("{verb} {object_name}"), source, identity.is_some())
-        })?;
-        self.created.lock().await.push(created.clone());
+        if let Err(source) = result {
+            if existed.is_none() {
+                let mut recorded = self.created.lock().await;
+                if let Some(at) = recorded.iter().rposition(|c| c.describe() == object_name) {
+                    recorded.remove(at);
+                }
+            }
+            return Err(Error::from_kube_as(
+                format!("{verb} {object_name}"),
+                source,
+                identity.is_some(),
+            ));
+        }
         Ok(Applied::Created(created))
     }
 
@@ -464,7 +477,9 @@ pub async fn delete_all(
 ) -> Result<(), Error> {
     let mut waits = Vec::new();
     for object in created.iter().rev() {
-        let params = DeleteParams::background();
+        // Foreground: the object goes only after what it owns (a Deployment's
+        // ReplicaSets and pods), so "gone" means nothing of it is left.
+        let params = DeleteParams::foreground();
         match object.api(client).delete(&object.name, &params).await {
             Ok(answer) => waits.push((object, deleted_uid(answer))),
             Err(kube::Error::Api(status)) if status.code == 404 => {}
