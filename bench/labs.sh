@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs all labs with kubelab and with the plain shell baseline (bench/baseline.sh) on
 # the same running local cluster, ROUNDS times each, alternating, and prints both wall
-# times, their ratio, and per-probe p50/p95. Target (issue 3): kubelab <= 0.5x.
+# times, their ratio, and per-probe p50/p95 (target, issue 3: kubelab <= 0.5x); then the
+# conformance suite's wall time and its slowest lab.
 #
 #   bench/labs.sh [ROUNDS]        (default 3; builds kubelab --release; needs jq)
 set -euo pipefail
@@ -40,7 +41,15 @@ for round in $(seq "$rounds"); do
   ok=$(grep -c ' ok$' "$out/baseline-$round.txt" || true)
   printf 'round %d: kubelab %5d ms (%d/5 labs passed)   baseline %5d ms (%d/32 probes ok)\n' \
     "$round" "$((t1 - t0))" "$passed" "$((t2 - t1))" "$ok"
-  jq -r '.labs[].steps[].probes[].duration_ms' "$out/kubelab-$round.json" >> "$out/kubelab-probes"
+  jq -r '.labs[].steps[].operations[] | select(.check) | .duration_ms' "$out/kubelab-$round.json" >> "$out/kubelab-probes"
+  t3=$(ms)
+  "$bin" -q run --suite conformance --output json > "$out/conformance-$round.json" || true
+  t4=$(ms)
+  echo "$((t4 - t3))" >> "$out/conformance-wall"
+  jq -r '.labs[] | "\(.duration_ms) \(.folder)"' "$out/conformance-$round.json" >> "$out/conformance-labs"
+  printf '         conformance suite %5d ms (%d/16 labs passed, %d skipped)\n' "$((t4 - t3))" \
+    "$(jq '[.labs[] | select(.outcome == "passed")] | length' "$out/conformance-$round.json")" \
+    "$(jq '[.labs[] | select(.outcome == "skipped")] | length' "$out/conformance-$round.json")"
   awk '/^probe / {print $3}' "$out/baseline-$round.txt" >> "$out/baseline-probes"
 done
 
@@ -51,5 +60,6 @@ echo
 echo "wall time, median of $rounds: kubelab $k ms, shell baseline $b ms, ratio $(awk -v k="$k" -v b="$b" 'BEGIN {printf "%.2f", k/b}') (target <= 0.50)"
 echo "per probe (ms): kubelab p50 $(pct "$out/kubelab-probes" 50) p95 $(pct "$out/kubelab-probes" 95);" \
      "baseline p50 $(pct "$out/baseline-probes" 50) p95 $(pct "$out/baseline-probes" 95)"
+echo "conformance suite, median of $rounds: $(median "$out/conformance-wall") ms; slowest lab $(sort -n "$out/conformance-labs" | tail -1)"
 echo "(kubelab runs a step's probes side by side and labs in parallel where namespaces allow;"
 echo " the baseline mints each pod's token once, like kubelab, and runs everything in sequence)"
