@@ -52,6 +52,14 @@ pub fn token_variable(name: &str) -> String {
     format!("TOKEN_{}", name.to_uppercase())
 }
 
+/// `${token:NAME}` as the shell variable that holds the token in the pod.
+pub fn token_references_as_variables(text: &str) -> String {
+    vars::expand(text, false, |reference| match reference {
+        Reference::Token(name) => Some(format!("${{{}}}", token_variable(name))),
+        _ => None,
+    })
+}
+
 fn uses_namespace(texts: &[&str]) -> bool {
     texts.iter().any(|t| {
         vars::references(t, false)

@@ -443,20 +443,7 @@ async fn run_http(
         Some(value) => Some(value.to_string()),
         None => None,
     };
-    let token = match &http.token {
-        TokenSource::Pod => RequestToken::Pod,
-        TokenSource::None => RequestToken::None,
-        TokenSource::Invalid => RequestToken::Invalid,
-        TokenSource::File(path) => RequestToken::File(path.clone()),
-        TokenSource::Named(name) => RequestToken::Named {
-            name: name.clone(),
-            value: inputs.tokens.get(name).cloned().ok_or_else(|| {
-                Error::Pod(format!(
-                    "no token named '{name}' was requested before this probe"
-                ))
-            })?,
-        },
-    };
+    let token = request_token(&http.token, Some(inputs))?;
     // Tokens named in the body or headers travel as shell variables.
     let mut secrets: Vec<(String, String)> = Vec::new();
     let mut with_tokens = |text: &str| -> Result<String, Error> {
@@ -474,10 +461,7 @@ async fn run_http(
                 }
             }
         }
-        Ok(vars::expand(&text, false, |reference| match reference {
-            Reference::Token(name) => Some(format!("${{{}}}", command::token_variable(name))),
-            _ => None,
-        }))
+        Ok(command::token_references_as_variables(&text))
     };
     let headers = http
         .headers
@@ -588,6 +572,28 @@ async fn run_http(
         failures,
         request: Some(request_seen),
         skipped: None,
+    })
+}
+
+/// What an http probe's `token` sends. Without inputs (`kubelab show`), a named token
+/// is shown by its name only.
+fn request_token(source: &TokenSource, inputs: Option<Inputs>) -> Result<RequestToken, Error> {
+    Ok(match source {
+        TokenSource::Pod => RequestToken::Pod,
+        TokenSource::None => RequestToken::None,
+        TokenSource::Invalid => RequestToken::Invalid,
+        TokenSource::File(path) => RequestToken::File(path.clone()),
+        TokenSource::Named(name) => RequestToken::Named {
+            name: name.clone(),
+            value: match inputs {
+                None => String::new(),
+                Some(inputs) => inputs.tokens.get(name).cloned().ok_or_else(|| {
+                    Error::Pod(format!(
+                        "no token named '{name}' was requested before this probe"
+                    ))
+                })?,
+            },
+        },
     })
 }
 
@@ -913,20 +919,13 @@ pub fn shown_command(op: &Operation, probe: &Probe, namespace: &str) -> String {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            body: http.body.as_ref().map(|b| match b {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
+            body: http.body.as_ref().map(|b| {
+                command::token_references_as_variables(&match b {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
             }),
-            token: match &http.token {
-                TokenSource::Pod => RequestToken::Pod,
-                TokenSource::None => RequestToken::None,
-                TokenSource::Invalid => RequestToken::Invalid,
-                TokenSource::File(p) => RequestToken::File(p.clone()),
-                TokenSource::Named(n) => RequestToken::Named {
-                    name: n.clone(),
-                    value: String::new(),
-                },
-            },
+            token: request_token(&http.token, None).expect("without inputs it cannot fail"),
             insecure: http.insecure,
             secrets: Vec::new(),
         }),

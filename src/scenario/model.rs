@@ -210,27 +210,19 @@ impl<'de> Deserialize<'de> for Operation {
                 };
                 let mut action: Option<(String, Action)> = None;
                 while let Some(key) = map.next_key::<String>()? {
+                    let text_field = match key.as_str() {
+                        "id" => Some(&mut op.id),
+                        "name" => Some(&mut op.name),
+                        "pod" => Some(&mut op.pod),
+                        "container" => Some(&mut op.container),
+                        "namespace" => Some(&mut op.namespace),
+                        _ => None,
+                    };
+                    if let Some(field) = text_field {
+                        *field = Some(map.next_value()?);
+                        continue;
+                    }
                     let next = match key.as_str() {
-                        "id" => {
-                            op.id = Some(map.next_value()?);
-                            continue;
-                        }
-                        "name" => {
-                            op.name = Some(map.next_value()?);
-                            continue;
-                        }
-                        "pod" => {
-                            op.pod = Some(map.next_value()?);
-                            continue;
-                        }
-                        "container" => {
-                            op.container = Some(map.next_value()?);
-                            continue;
-                        }
-                        "namespace" => {
-                            op.namespace = Some(map.next_value()?);
-                            continue;
-                        }
                         "eventually" => {
                             op.eventually = Some(map.next_value()?);
                             continue;

@@ -137,14 +137,18 @@ pub struct Cluster<'a> {
     pub kubeconfig: PathBuf,
 }
 
+/// The real kubectl of the pinned version, with a cluster's admin kubeconfig.
+fn kubectl_with(kubeconfig: &Path, args: &[&str]) -> Output {
+    Command::new(assets_dir().join("kubectl"))
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 impl Cluster<'_> {
-    /// The real kubectl of the pinned version, with this cluster's admin kubeconfig.
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new(assets_dir().join("kubectl"))
-            .env("KUBECONFIG", &self.kubeconfig)
-            .args(args)
-            .output()
-            .unwrap()
+        kubectl_with(&self.kubeconfig, args)
     }
 
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
@@ -223,11 +227,7 @@ impl Drop for SharedUse {
 
 impl Shared {
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new(assets_dir().join("kubectl"))
-            .env("KUBECONFIG", &self.kubeconfig)
-            .args(args)
-            .output()
-            .unwrap()
+        kubectl_with(&self.kubeconfig, args)
     }
 }
 
