@@ -8,6 +8,7 @@ pub mod commands;
 pub mod engine;
 pub mod expect;
 pub mod images;
+pub mod names;
 pub mod probe;
 pub mod rbac;
 pub mod report;

@@ -123,52 +123,12 @@ impl Resources {
                 known.push(resource.plural.clone());
             }
         }
-        let closest = closest(&wanted, &known);
+        let closest = crate::names::closest(&wanted, &known);
         Err(Error::Lab(format!(
             "the API server serves no type '{name}'{}",
             closest
                 .map(|c| format!(" (did you mean {c}?)"))
                 .unwrap_or_default()
         )))
-    }
-}
-
-/// The known name nearest to a mistyped one, if it is near.
-fn closest<'a>(wanted: &str, known: &'a [String]) -> Option<&'a String> {
-    known
-        .iter()
-        .map(|k| (edit_distance(wanted, k), k))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_typo_finds_its_nearest_type() {
-        let known = vec!["serviceaccounts".to_string(), "secrets".to_string()];
-        assert_eq!(closest("serviceacounts", &known), Some(&known[0]));
-        assert_eq!(closest("widgets", &known), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

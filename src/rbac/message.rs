@@ -102,9 +102,118 @@ pub fn forbidden(user: &User, request: &Request, reason: &str) -> String {
     }
 }
 
+/// Reads a Go-quoted string at the start of `text`: its value and the rest.
+fn go_unquote(text: &str) -> Option<(String, &str)> {
+    let mut chars = text.strip_prefix('"')?.char_indices();
+    let mut value = String::new();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' => return Some((value, &text[at + 2..])),
+            '\\' => match chars.next()?.1 {
+                'n' => value.push('\n'),
+                't' => value.push('\t'),
+                other => value.push(other),
+            },
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+/// The user and request a 403 message speaks of: the inverse of [`forbidden`], for
+/// denials kubelab only sees as text (kubectl's output, a pod's log).
+pub fn parse_forbidden(message: &str) -> Option<(String, Request)> {
+    let message = message
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let (before, after) = message.split_once("forbidden: User ")?;
+    let (user, rest) = go_unquote(after)?;
+    let rest = rest.strip_prefix(" cannot ")?;
+    let (verb, rest) = rest.split_once(' ')?;
+    if let Some(path) = rest.strip_prefix("path ") {
+        let (path, _) = go_unquote(path)?;
+        return Some((
+            user,
+            Request::NonResource {
+                verb: verb.into(),
+                path,
+            },
+        ));
+    }
+    let (resource, rest) = go_unquote(rest.strip_prefix("resource ")?)?;
+    let (group, rest) = go_unquote(rest.strip_prefix(" in API group ")?)?;
+    let namespace = match rest.strip_prefix(" in the namespace ") {
+        Some(quoted) => go_unquote(quoted)?.0,
+        None if rest.starts_with(" at the cluster scope") => String::new(),
+        None => return None,
+    };
+    // `pods "mydemo" is forbidden: ...`: the object's name is quoted before the verdict.
+    let name = before
+        .trim_end()
+        .trim_end_matches(" is")
+        .rsplit_once(' ')
+        .and_then(|(_, quoted)| go_unquote(quoted))
+        .map(|(name, _)| name)
+        .unwrap_or_default();
+    let (resource, subresource) = match resource.split_once('/') {
+        Some((r, s)) => (r.to_string(), s.to_string()),
+        None => (resource, String::new()),
+    };
+    Some((
+        user,
+        Request::Resource {
+            verb: verb.into(),
+            group,
+            resource,
+            subresource,
+            name,
+            namespace,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_403_message_reads_back_into_its_user_and_request() {
+        for (user, method, path) in [
+            (
+                "system:serviceaccount:default:default",
+                "GET",
+                "/api/v1/namespaces/default/pods",
+            ),
+            (
+                "system:serviceaccount:a:b",
+                "GET",
+                "/api/v1/namespaces/default/pods/testpod",
+            ),
+            (
+                "alice",
+                "GET",
+                "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            ),
+            ("bob", "POST", "/api/v1/namespaces/a/pods/p/exec"),
+            ("system:anonymous", "GET", "/apis"),
+            ("carol", "GET", "/apis/apps/v1/namespaces/x/deployments/web"),
+        ] {
+            let request = Request::from_http(method, path, "");
+            let said = forbidden(
+                &sa(user),
+                &request,
+                "RBAC: role.rbac.authorization.k8s.io \"x\" not found",
+            );
+            let wrapped = format!("Error from server (Forbidden): {said}\n");
+            assert_eq!(
+                parse_forbidden(&wrapped),
+                Some((user.to_string(), request)),
+                "{said}"
+            );
+        }
+        assert_eq!(parse_forbidden("connection refused"), None);
+    }
 
     fn sa(name: &str) -> User {
         User::authenticated_as(name, &[])

@@ -2,6 +2,7 @@
 //! does, explains its decision, and is checked against kube-apiserver itself.
 
 mod decide;
+pub mod diagnose;
 mod explain;
 pub mod generate;
 mod message;
@@ -10,7 +11,8 @@ mod request;
 pub mod verify;
 
 pub use decide::{Decision, Grant, decide, subject_keys, subject_naming};
+pub use diagnose::{AutomountOff, Diagnosis, Owner, PodFacts, diagnose};
 pub use explain::{Miss, Why, request_text, rule_text, suggestion, why};
-pub use message::{forbidden, go_quote};
+pub use message::{forbidden, go_quote, parse_forbidden};
 pub use policy::{Binding, BindingSubject, Policy, Rule, SubjectKind};
 pub use request::{Request, User, service_account};
