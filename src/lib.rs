@@ -10,6 +10,7 @@ pub mod expect;
 pub mod images;
 pub mod names;
 pub mod probe;
+pub mod progress;
 pub mod rbac;
 pub mod report;
 pub mod scenario;

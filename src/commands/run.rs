@@ -102,6 +102,8 @@ async fn run_connected(
         keep: args.keep,
         explain: args.explain || args.output == Format::Json,
         images,
+        part: crate::scenario::Part::All,
+        pace: engine::Pace::Run,
     };
     let run_id = engine::new_run_id();
     let mode = if target.execution.runs_pods() {

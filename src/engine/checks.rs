@@ -103,8 +103,8 @@ pub async fn assert(
     assert: &AssertOp,
     tree: Option<&Value>,
     namespace: &str,
+    timeout: Duration,
 ) -> Result<Verdict, Error> {
-    let timeout = assert.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
     let api = resolved.api(client, namespace);
     let mut config = watcher::Config::default();
     let what = match &assert.object.name {
@@ -211,8 +211,8 @@ pub async fn events(
     resolved: &Resolved,
     events: &EventsOp,
     namespace: &str,
+    timeout: Duration,
 ) -> Result<Verdict, Error> {
-    let timeout = events.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
     let kind = &resolved.resource.kind;
     let mut fields = format!("involvedObject.kind={kind},reason={}", events.reason);
     if let Some(name) = &events.object.name {

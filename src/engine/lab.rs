@@ -28,6 +28,7 @@ pub struct LabRun<'a> {
     pub probes: ProbeContext,
     pub ui: &'a Ui,
     pub prefix: String,
+    pace: super::Pace,
     /// Values captured by earlier operations.
     vars: BTreeMap<String, String>,
     /// Tokens requested by name (never printed).
@@ -41,7 +42,13 @@ pub struct Stopped {
 }
 
 impl<'a> LabRun<'a> {
-    pub fn new(target: &'a Target, loaded: &'a LoadedLab, objects: Objects, ui: &'a Ui) -> Self {
+    pub fn new(
+        target: &'a Target,
+        loaded: &'a LoadedLab,
+        objects: Objects,
+        pace: super::Pace,
+        ui: &'a Ui,
+    ) -> Self {
         LabRun {
             target,
             loaded,
@@ -50,8 +57,10 @@ impl<'a> LabRun<'a> {
                 target.client.clone(),
                 target.execution.clone(),
                 loaded.lab.namespaces.clone(),
+                pace,
             ),
             ui,
+            pace,
             prefix: format!("[{}]", loaded.lab.id),
             vars: BTreeMap::new(),
             tokens: BTreeMap::new(),
@@ -184,7 +193,9 @@ impl<'a> LabRun<'a> {
             other => other,
         };
         let started = Instant::now();
-        let deadline = op.eventually.map(|t| started + t.0);
+        let deadline = op
+            .eventually
+            .map(|t| started + self.pace.limit(Some(t), t.0));
         let mut tries = 1;
         loop {
             let mut report = probe::run(&self.probes, op, p, namespace, inputs).await;
@@ -332,6 +343,7 @@ impl<'a> LabRun<'a> {
                             assert,
                             tree.as_ref(),
                             &namespace,
+                            self.pace.limit(assert.timeout, checks::DEFAULT_TIMEOUT),
                         )
                         .await
                         .map(|verdict| self.verdict(verdict, &assert.capture, &mut report))
@@ -349,11 +361,15 @@ impl<'a> LabRun<'a> {
                     .for_type(&events.object.resource)
                     .await
                 {
-                    Ok(resolved) => {
-                        checks::events(self.objects.client(), &resolved, events, &namespace)
-                            .await
-                            .map(|verdict| self.verdict(verdict, &BTreeMap::new(), &mut report))
-                    }
+                    Ok(resolved) => checks::events(
+                        self.objects.client(),
+                        &resolved,
+                        events,
+                        &namespace,
+                        self.pace.limit(events.timeout, checks::DEFAULT_TIMEOUT),
+                    )
+                    .await
+                    .map(|verdict| self.verdict(verdict, &BTreeMap::new(), &mut report)),
                     Err(e) => Err(e),
                 }
             }
@@ -375,6 +391,7 @@ impl<'a> LabRun<'a> {
                             wait_op,
                             &namespace,
                             self.target.execution.runs_pods(),
+                            self.pace.limit(wait_op.timeout, wait::DEFAULT_TIMEOUT),
                             &progress,
                         )
                         .await
@@ -525,7 +542,7 @@ impl<'a> LabRun<'a> {
         namespace: &str,
         report: &mut OperationReport,
     ) -> Result<(), Error> {
-        let timeout = delete.timeout.map(|t| t.0).unwrap_or(DELETE_TIMEOUT);
+        let timeout = self.pace.limit(delete.timeout, DELETE_TIMEOUT);
         self.note_identity(report, delete.identity.as_ref(), namespace);
         let targets: Vec<(ObjectRef, String)> = match (&delete.object, &delete.file) {
             (Some(object), _) => vec![(object.clone(), namespace.to_string())],

@@ -6,6 +6,7 @@ mod checks;
 mod error;
 mod lab;
 pub mod objects;
+pub mod reset;
 pub mod resources;
 mod tokens;
 pub mod wait;
@@ -55,6 +56,33 @@ pub struct Settings {
     pub explain: bool,
     /// Image replacements applied to every manifest.
     pub images: crate::images::ImageMap,
+    /// Which part of each lab runs.
+    pub part: crate::scenario::Part,
+    pub pace: Pace,
+}
+
+/// How long operations may wait for the cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pace {
+    /// A run waits as long as a lab says (or the defaults): it has just made the state.
+    #[default]
+    Run,
+    /// A check looks at the cluster as it is: every wait is a few seconds at most.
+    Check,
+}
+
+/// The longest a check waits for anything.
+const CHECK_LIMIT: Duration = Duration::from_secs(3);
+
+impl Pace {
+    /// An operation's own timeout, or `default`; when checking, at most a few seconds.
+    pub fn limit(self, given: Option<crate::scenario::Timeout>, default: Duration) -> Duration {
+        let wanted = given.map(|t| t.0).unwrap_or(default);
+        match self {
+            Pace::Run => wanted,
+            Pace::Check => wanted.min(CHECK_LIMIT),
+        }
+    }
 }
 
 /// What each lab (by index) created and has not deleted yet, so an interrupt or the
@@ -358,6 +386,7 @@ async fn run_lab(
     let started = Instant::now();
     let lab = &loaded.lab;
     ui.info(format!("[{}] {} — {}", lab.id, lab.title, loaded.folder));
+    let plan = lab.plan(settings.part);
     let objects = Objects::new(
         target,
         &lab.id,
@@ -365,11 +394,11 @@ async fn run_lab(
         settings.images.clone(),
         created.clone(),
     );
-    let mut run = LabRun::new(target, loaded, objects, ui);
+    let mut run = LabRun::new(target, loaded, objects, settings.pace, ui);
     let mut steps = Vec::new();
     let mut outcome = Outcome::Passed;
     let mut error = None;
-    for step in &lab.steps {
+    for step in &plan {
         let (report, stopped) = run.run_step(step).await;
         for op in &report.operations {
             if op.outcome == Outcome::Failed {

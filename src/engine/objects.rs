@@ -33,6 +33,15 @@ pub struct Created {
 }
 
 impl Created {
+    pub fn new(resolved: Resolved, namespace: Option<&str>, name: &str) -> Self {
+        Created {
+            kind: resolved.resource.kind.clone(),
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+            resolved,
+        }
+    }
+
     pub fn describe(&self) -> String {
         describe(&self.kind, self.namespace.as_deref(), &self.name)
     }

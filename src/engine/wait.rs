@@ -52,9 +52,9 @@ pub async fn wait(
     wait: &WaitOp,
     namespace: &str,
     runs_pods: bool,
+    timeout: Duration,
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<(String, Option<DynamicObject>), Error> {
-    let timeout = wait.timeout.map(|t| t.0).unwrap_or(DEFAULT_TIMEOUT);
     let name = wait.object.name.clone().unwrap_or_default();
     let what = resolved.describe(namespace, &name);
     let api = resolved.api(client, namespace);

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod command;
+mod diagnosis;
 pub mod exec;
 pub mod host;
 mod in_pod;
@@ -81,6 +82,7 @@ pub struct ProbeContext {
     pub execution: Execution,
     /// The lab's namespaces (the first is the default).
     pub namespaces: Vec<String>,
+    pace: crate::engine::Pace,
     access: Mutex<HashMap<String, Arc<dyn PodAccess>>>,
     /// Each pod's token as read in the pod (None: no token mounted), for its claims.
     pod_tokens: Mutex<HashMap<String, Option<String>>>,
@@ -98,11 +100,17 @@ pub struct Inputs<'a> {
 }
 
 impl ProbeContext {
-    pub fn new(client: kube::Client, execution: Execution, namespaces: Vec<String>) -> Self {
+    pub fn new(
+        client: kube::Client,
+        execution: Execution,
+        namespaces: Vec<String>,
+        pace: crate::engine::Pace,
+    ) -> Self {
         ProbeContext {
             client,
             execution,
             namespaces,
+            pace,
             access: Mutex::default(),
             pod_tokens: Mutex::default(),
             policy: Mutex::default(),
@@ -197,6 +205,8 @@ struct Ran {
     request: Option<Request>,
     /// Why it could not be checked here (it is then skipped).
     skipped: Option<String>,
+    /// The pod it ran from, and whether its container mounts a token (for diagnoses).
+    pod: Option<(Pod, bool)>,
 }
 
 /// Runs one probe and checks it. Whatever happens becomes the report: a probe that
@@ -253,6 +263,20 @@ pub async fn run(
                 (None, true) => Outcome::Passed,
                 (None, false) => Outcome::Failed,
             };
+            // A failure on a denial: say what to change, from the live policy.
+            if report.outcome == Outcome::Failed
+                && let Ok(policy) = ctx.policy().await
+            {
+                let pod = ran.pod.as_ref().map(|(p, mounted)| (p, *mounted));
+                report.observed.diagnosis = diagnosis::for_denial(
+                    &ctx.client,
+                    &policy,
+                    &report.observed,
+                    ran.request.as_ref(),
+                    pod,
+                )
+                .await;
+            }
         }
         Err((ran, e)) => {
             report.ran = ran;
@@ -383,10 +407,20 @@ async fn from_pod(
         Probe::Exec(exec) => run_exec(access.as_ref(), exec, inputs).await,
         Probe::Kubectl(kubectl) => run_kubectl(ctx, access.as_ref(), kubectl, inputs).await,
         Probe::File(file) => run_file(access.as_ref(), file, inputs).await,
-        Probe::Logs(logs) => run_logs(access.as_ref(), logs).await,
+        Probe::Logs(logs) => run_logs(access.as_ref(), logs, ctx.pace).await,
         Probe::CanI(_) => unreachable!("can-i does not run from a pod"),
     };
-    result.map_err(|e| (ran, e))
+    let container = access.container().map(str::to_string);
+    let facts = (
+        access.pod().clone(),
+        mounts_token(access.pod(), container.as_deref()),
+    );
+    result
+        .map(|ran| Ran {
+            pod: Some(facts),
+            ..ran
+        })
+        .map_err(|e| (ran, e))
 }
 
 /// Whether the container mounts a volume with a ServiceAccount token (what admission
@@ -572,6 +606,7 @@ async fn run_http(
         failures,
         request: Some(request_seen),
         skipped: None,
+        pod: None,
     })
 }
 
@@ -651,6 +686,7 @@ async fn run_exec(
         failures,
         request: None,
         skipped: None,
+        pod: None,
     })
 }
 
@@ -696,6 +732,7 @@ async fn run_kubectl(
         failures,
         request: None,
         skipped: None,
+        pod: None,
     })
 }
 
@@ -782,13 +819,18 @@ async fn run_file(
         failures,
         request: None,
         skipped,
+        pod: None,
     })
 }
 
-async fn run_logs(access: &dyn PodAccess, logs: &LogsProbe) -> Result<Ran, Error> {
+async fn run_logs(
+    access: &dyn PodAccess,
+    logs: &LogsProbe,
+    pace: crate::engine::Pace,
+) -> Result<Ran, Error> {
     let want = &logs.expect.output;
     let done = |text: &str| want.failures("output", Some(text)).is_empty();
-    let timeout = logs.timeout.map(|t| t.0).unwrap_or(LOGS_TIMEOUT);
+    let timeout = pace.limit(logs.timeout, LOGS_TIMEOUT);
     let out = access.logs(&done, timeout).await?;
     let pod = access.pod();
     let (namespace, name) = (
@@ -808,6 +850,7 @@ async fn run_logs(access: &dyn PodAccess, logs: &LogsProbe) -> Result<Ran, Error
         failures: want.failures("output", Some(&out.stdout)),
         request: None,
         skipped: None,
+        pod: None,
     })
 }
 
@@ -880,6 +923,7 @@ async fn run_can_i(
             namespace: namespace.to_string(),
         }),
         skipped: None,
+        pod: None,
     })
 }
 

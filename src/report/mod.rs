@@ -175,6 +175,9 @@ pub struct Observed {
     /// An assert's `--- expected` / `+++ actual` diff.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// For a check that failed on a denial: what to change, from the live policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnosis: Vec<crate::rbac::Diagnosis>,
     /// Values this operation captured into variables (never a token).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub captured: std::collections::BTreeMap<String, String>,

@@ -99,8 +99,26 @@ pub fn check(lab: &Lab, folder: &LabFolder, file: &Path, locations: &Locations) 
         tokens: BTreeSet::new(),
     };
     check_header(&mut lint);
-    if lab.steps.is_empty() {
-        lint.problem("steps", "a lab needs at least one step");
+    if lab.is_hands_on() {
+        check_hands_on(&mut lint);
+    } else if lab.steps.is_empty() {
+        lint.problem(
+            "steps",
+            "a lab needs steps, or a task (a hands-on lab: task, start, checks, hints, solution)",
+        );
+    }
+    for (field, set) in [
+        ("start", !lab.start.is_empty()),
+        ("checks", !lab.checks.is_empty()),
+        ("hints", !lab.hints.is_empty()),
+        ("solution", !lab.solution.is_empty()),
+    ] {
+        if set && !lab.is_hands_on() {
+            lint.problem(
+                field,
+                format!("`{field}` belongs to a hands-on lab: give it a `task`"),
+            );
+        }
     }
     let mut step_ids = BTreeSet::new();
     for (s, step) in lab.steps.iter().enumerate() {
@@ -121,21 +139,7 @@ pub fn check(lab: &Lab, folder: &LabFolder, file: &Path, locations: &Locations) 
         if step.operations.is_empty() {
             lint.problem(&at, "a step needs operations: list them under `do:`");
         }
-        let mut op_ids = BTreeSet::new();
-        for (o, op) in step.operations.iter().enumerate() {
-            let field = format!("{at}.do[{o}]");
-            if let Some(id) = &op.id {
-                if !is_identifier(id) {
-                    lint.problem(format!("{field}.id"), not_identifier(id));
-                } else if !op_ids.insert(id.clone()) {
-                    lint.problem(
-                        format!("{field}.id"),
-                        format!("operation id '{id}' is used twice in this step"),
-                    );
-                }
-            }
-            check_operation(&mut lint, op, &field);
-        }
+        check_operations(&mut lint, &step.operations, &format!("{at}.do"), "step");
     }
     let template = check_template(&mut lint);
     Checked {
@@ -143,6 +147,95 @@ pub fn check(lab: &Lab, folder: &LabFolder, file: &Path, locations: &Locations) 
         files: lint.files,
         template,
         problems: lint.problems,
+    }
+}
+
+/// The operations of a step, a start, a solution or a check, in order.
+fn check_operations(lint: &mut Linter, operations: &[Operation], at: &str, part: &str) {
+    let mut op_ids = BTreeSet::new();
+    for (o, op) in operations.iter().enumerate() {
+        let field = format!("{at}[{o}]");
+        if let Some(id) = &op.id {
+            if !is_identifier(id) {
+                lint.problem(format!("{field}.id"), not_identifier(id));
+            } else if !op_ids.insert(id.clone()) {
+                lint.problem(
+                    format!("{field}.id"),
+                    format!("operation id '{id}' is used twice in this {part}"),
+                );
+            }
+        }
+        check_operation(lint, op, &field);
+    }
+}
+
+/// A hands-on lab: a task, then the operations in the order `run` does them (start,
+/// solution, checks), so what a check names was made by something before it.
+fn check_hands_on(lint: &mut Linter) {
+    let lab = lint.lab;
+    if !lab.steps.is_empty() {
+        lint.problem(
+            "steps",
+            "a hands-on lab (it has a task) has start, checks and solution instead of steps",
+        );
+    }
+    if lab.task.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        lint.problem("task", "say what the student is to do (Markdown)");
+    }
+    for (field, empty, what) in [
+        ("checks", lab.checks.is_empty(), "what `check` looks at"),
+        ("hints", lab.hints.is_empty(), "at least one hint"),
+        (
+            "solution",
+            lab.solution.is_empty(),
+            "the operations that solve the task",
+        ),
+    ] {
+        if empty {
+            lint.problem(field, format!("a hands-on lab needs {what}"));
+        }
+    }
+    check_operations(lint, &lab.start, "start", "start");
+    check_operations(lint, &lab.solution, "solution", "solution");
+    let mut ids = BTreeSet::new();
+    for (c, check) in lab.checks.iter().enumerate() {
+        let at = format!("checks[{c}]");
+        if !is_identifier(&check.id) {
+            lint.problem(format!("{at}.id"), not_identifier(&check.id));
+        } else if !ids.insert(check.id.as_str()) {
+            lint.problem(
+                format!("{at}.id"),
+                format!("check id '{}' is used twice", check.id),
+            );
+        }
+        if check.title.trim().is_empty() {
+            lint.problem(
+                format!("{at}.title"),
+                "say what the student sees for this check",
+            );
+        }
+        if check.points == 0 {
+            lint.problem(format!("{at}.points"), "a check is worth at least 1 point");
+        }
+        if check.operations.is_empty() {
+            lint.problem(&at, "a check needs operations: list them under `do:`");
+        }
+        for (o, op) in check.operations.iter().enumerate() {
+            if matches!(
+                op.action,
+                Action::Apply(_)
+                    | Action::Create(_)
+                    | Action::Patch(_)
+                    | Action::Delete(_)
+                    | Action::Restart(_)
+            ) {
+                lint.problem(
+                    format!("{at}.do[{o}].{}", op.action.key()),
+                    "checks only look: they may assert, wait, look at events, request tokens and probe, but not change objects (grading must not change what it grades)",
+                );
+            }
+        }
+        check_operations(lint, &check.operations, &format!("{at}.do"), "check");
     }
 }
 

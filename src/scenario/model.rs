@@ -34,7 +34,111 @@ pub struct Lab {
     /// The explanation template (tera, Markdown) beside lab.yaml.
     #[serde(default = "default_explain")]
     pub explain: String,
+    /// A lab that runs itself: steps in order. (A hands-on lab has a task instead.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
+    /// Hands-on: what the student is asked to do (Markdown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Hands-on: what `start` and `reset` set up (`run` does it first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub start: Vec<Operation>,
+    /// Hands-on: what `check` looks at in the cluster as it is (`run` does it last).
+    /// Checks only read: they may assert, wait, look at events, request tokens and
+    /// probe, never change objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
+    /// Hands-on: hints, shown one at a time, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+    /// Hands-on: what solves the task; `solution` shows it, `solution --apply` and
+    /// `run` apply it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub solution: Vec<Operation>,
+}
+
+/// One graded check of a hands-on lab: it passes when all its operations pass.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Check {
+    /// Key in the explanation template and in progress.
+    pub id: String,
+    /// What the student sees: "mydemo may list pods in default".
+    pub title: String,
+    #[serde(default = "one_point")]
+    pub points: u32,
+    #[serde(rename = "do")]
+    pub operations: Vec<Operation>,
+}
+
+fn one_point() -> u32 {
+    1
+}
+
+/// What part of a lab to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Everything: a self-running lab's steps; a hands-on lab's start, solution, checks.
+    All,
+    /// A hands-on lab's starting state.
+    Start,
+    /// A hands-on lab's checks against the cluster as it is.
+    Checks,
+    /// A hands-on lab's solution.
+    Solution,
+}
+
+impl Lab {
+    pub fn is_hands_on(&self) -> bool {
+        self.task.is_some()
+    }
+
+    /// The steps that run `part`. A hands-on lab's start and solution are a step each,
+    /// and each check is a step of its own (named by its title).
+    pub fn plan(&self, part: Part) -> Vec<Step> {
+        if !self.is_hands_on() {
+            return if part == Part::All {
+                self.steps.clone()
+            } else {
+                Vec::new()
+            };
+        }
+        let step = |id: &str, name: &str, operations: &[Operation]| Step {
+            id: id.into(),
+            name: name.into(),
+            operations: operations.to_vec(),
+            sequential: false,
+            apply: None,
+            restart: None,
+            wait: None,
+            probes: None,
+        };
+        let start = (!self.start.is_empty()).then(|| step("start", "set up the task", &self.start));
+        let solution = step("solution", "apply the solution", &self.solution);
+        let checks = self
+            .checks
+            .iter()
+            .map(|c| step(&c.id, &c.title, &c.operations));
+        match part {
+            Part::All => start.into_iter().chain([solution]).chain(checks).collect(),
+            Part::Start => start.into_iter().collect(),
+            Part::Checks => checks.collect(),
+            Part::Solution => vec![solution],
+        }
+    }
+
+    /// Points of a hands-on lab's checks, by id.
+    pub fn points(&self, check: &str) -> u32 {
+        self.checks
+            .iter()
+            .find(|c| c.id == check)
+            .map(|c| c.points)
+            .unwrap_or(0)
+    }
+
+    pub fn max_points(&self) -> u32 {
+        self.checks.iter().map(|c| c.points).sum()
+    }
 }
 
 fn default_explain() -> String {
