@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     long_version = crate::versions::LONG_VERSION,
     about = "Hands-on Kubernetes labs: how a Pod talks to the API server, run against a real cluster",
-    after_help = "Start here:\n  kubelab run                 run every lab (starts a local cluster if none runs)\n  kubelab list                the labs\n  kubelab show 02             a lab's steps and the exact in-pod commands\n  kubelab cluster up          start a local control plane and keep it running\n\nExit codes: 0 ok, 1 a check failed, 2 usage or lab error (a lab file, or a manifest the API server rejects), 3 cluster or environment error, 130 interrupted."
+    after_help = "Start here:\n  kubelab start 02            do lab 02 yourself: its task, your kubectl, then `kubelab check`\n  kubelab run                 run every lab (starts a local cluster if none runs)\n  kubelab list                the labs\n  kubelab show 02             a lab's steps and the exact in-pod commands\n  kubelab cluster up          start a local control plane and keep it running\n\nExit codes: 0 ok, 1 a check failed, 2 usage or lab error (a lab file, or a manifest the API server rejects), 3 cluster or environment error, 130 interrupted."
 )]
 pub struct Cli {
     /// Print only results and errors: no progress lines.
@@ -26,6 +26,25 @@ pub struct Cli {
 pub enum Command {
     /// Run labs (all by default) and check every probe against the real API server.
     Run(RunArgs),
+    /// Start a hands-on lab: set up its starting state and print the task.
+    #[command(
+        after_help = "Examples:\n  kubelab start 02              on the local cluster (started if none runs)\n  kubelab start 04 --node       with a real node, so pods run\n  kubelab start 02 --context staging --suite seed\n\nThen: kubectl as the task says, `kubelab check`, `kubelab hint`."
+    )]
+    Start(StartArgs),
+    /// Check the lab against the cluster as it is now: ✓/✗ per task, points, and what
+    /// is still wrong (exit 0 when all pass, 1 otherwise). Never changes anything.
+    Check(CheckArgs),
+    /// Print the lab's next hint (hints come one at a time; shown ones are remembered).
+    Hint(LabArgs),
+    /// Show the lab's solution; --apply applies it (progress records that).
+    Solution(SolutionArgs),
+    /// Remove what the lab and you created in its namespaces, then set it up again.
+    Reset(ResetArgs),
+    /// An interactive shell in the lab's pod (on a cluster without a node: the closest
+    /// stand-in, a private mount namespace on this host, and what differs).
+    Shell(ShellArgs),
+    /// The labs you started: solved, points, hints used, time spent.
+    Progress(ProgressArgs),
     /// List the labs.
     List(DirArgs),
     /// Show a lab's steps, manifests and the exact in-pod commands, without running.
@@ -131,17 +150,8 @@ pub struct WhyArgs {
     /// The request path, with its query if any: /api/v1/namespaces/default/pods?watch=true
     pub path: String,
 
-    /// The local cluster to ask, if it runs; otherwise the kubeconfig's cluster.
-    #[arg(long, env = "KUBELAB_CLUSTER", default_value = "kubelab", value_parser = parse_name)]
-    pub name: String,
-
-    /// Ask the cluster of this kubeconfig (default: KUBECONFIG, ~/.kube/config).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// The kubeconfig context (default: the current one).
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 
     #[arg(long, short, value_enum, default_value_t = Format::Text)]
     pub output: Format,
@@ -190,6 +200,116 @@ pub struct BenchArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The lab, by id ("02") or folder name (`kubelab list`).
+    pub lab: String,
+
+    #[command(flatten)]
+    pub dir: DirArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    #[command(flatten)]
+    pub consent: Consent,
+
+    /// local: start the cluster with a real node, so the lab's pods run.
+    #[arg(long)]
+    pub node: bool,
+
+    #[command(flatten)]
+    pub images: ImageArgs,
+}
+
+/// The lab a command means: the one named, else the one started last.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The lab, by id or folder name (default: the lab started last).
+    pub lab: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Where probes run.
+    #[arg(long = "exec", value_enum, default_value_t = ExecMode::Auto)]
+    pub exec: ExecMode,
+
+    /// Show everything a failing check saw: commands, response bodies, diffs.
+    #[arg(long, short)]
+    pub verbose: bool,
+
+    #[arg(long, short, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SolutionArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
+
+    /// Apply the solution to the cluster (progress then says the lab was solved with it).
+    #[arg(long)]
+    pub apply: bool,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    #[command(flatten)]
+    pub consent: Consent,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    pub lab: LabArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    #[command(flatten)]
+    pub consent: Consent,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  kubelab shell                 the pod of the lab started last\n  kubelab shell 02 mydemo\n  kubelab shell deployment/pod-lister -c main\n\nIn the shell, the seed texts' commands work as printed:\n  TOKEN=$(cat /var/run/secrets/kubernetes.io/serviceaccount/token)\n  curl --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt -H \"Authorization: Bearer $TOKEN\" https://kubernetes.default.svc/api/v1/namespaces/default/pods"
+)]
+pub struct ShellArgs {
+    /// The lab (default: the lab started last); a pod here, when no lab has that name.
+    pub lab: Option<String>,
+
+    /// The pod, or TYPE/NAME of a workload (default: the pod the lab's checks probe from).
+    pub pod: Option<String>,
+
+    /// The container (default: the first).
+    #[arg(long, short)]
+    pub container: Option<String>,
+
+    /// Namespace of the pod (default: the lab's first namespace).
+    #[arg(long, short)]
+    pub namespace: Option<String>,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Where the shell runs: in the pod (needs a node) or the host stand-in.
+    #[arg(long = "exec", value_enum, default_value_t = ExecMode::Auto)]
+    pub exec: ExecMode,
+}
+
+#[derive(Debug, Args)]
+pub struct ProgressArgs {
+    #[arg(long, short, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// Labs to run, by id ("02") or folder name; all when none are given.
     pub labs: Vec<String>,
@@ -197,27 +317,11 @@ pub struct RunArgs {
     #[command(flatten)]
     pub dir: DirArgs,
 
-    /// Where the labs run: kind when kind and a container engine work, else local.
-    #[arg(long, value_enum, env = "KUBELAB_PROVIDER", default_value_t = Provider::Auto)]
-    pub provider: Provider,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 
-    /// The local or kind cluster to use (started for this run when it is not running).
-    #[arg(long, env = "KUBELAB_CLUSTER", default_value = "kubelab", value_parser = parse_name)]
-    pub name: String,
-
-    /// Run on the cluster of this kubeconfig (implies --provider kubeconfig; default
-    /// file: KUBECONFIG, ~/.kube/config).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// Run on this kubeconfig context (implies --provider kubeconfig). Naming it is
-    /// consent to change that cluster.
-    #[arg(long)]
-    pub context: Option<String>,
-
-    /// kubeconfig provider: do not ask before changing the cluster.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
+    #[command(flatten)]
+    pub consent: Consent,
 
     /// Where probes run.
     #[arg(long = "exec", value_enum, default_value_t = ExecMode::Auto)]
@@ -257,6 +361,39 @@ pub enum Provider {
     Kind,
     /// An existing cluster from a kubeconfig (KUBECONFIG, --kubeconfig, --context).
     Kubeconfig,
+}
+
+/// Which cluster a command works on, chosen as kubectl chooses: --kubeconfig and
+/// --context, else KUBECONFIG, else kubelab's own (a local cluster, or kind).
+#[derive(Clone, Debug, Args)]
+pub struct ClusterArgs {
+    /// local, kind or kubeconfig; auto: what --kubeconfig, --context or KUBECONFIG
+    /// name, else the local cluster of that name if there is one, else kind when kind
+    /// and a container engine work, else local.
+    #[arg(long, value_enum, env = "KUBELAB_PROVIDER", default_value_t = Provider::Auto)]
+    pub provider: Provider,
+
+    /// The local or kind cluster (started when a command needs it and it is not running).
+    #[arg(long, env = "KUBELAB_CLUSTER", default_value = "kubelab", value_parser = parse_name)]
+    pub name: String,
+
+    /// The cluster of this kubeconfig (implies --provider kubeconfig; default file:
+    /// KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// This kubeconfig context (implies --provider kubeconfig). Naming it is consent to
+    /// change that cluster.
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+/// Consent to change a cluster kubelab did not make.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct Consent {
+    /// kubeconfig provider: do not ask before changing the cluster.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// Which cluster a cluster command means.

@@ -25,6 +25,8 @@ pub enum AppError {
     Cluster(#[from] cluster::Error),
     #[error(transparent)]
     Scenario(#[from] scenario::Error),
+    #[error(transparent)]
+    Engine(#[from] engine::Error),
     #[error("{0}")]
     Environment(String),
     #[error("{0}")]
@@ -43,6 +45,8 @@ impl AppError {
             AppError::Usage(_) => 2,
             AppError::Cluster(_) | AppError::Environment(_) => 3,
             AppError::Scenario(_) => 2,
+            AppError::Engine(e) if e.outcome() == report::Outcome::Invalid => 2,
+            AppError::Engine(_) => 3,
         }
     }
 }

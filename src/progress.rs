@@ -24,9 +24,43 @@ pub struct ClusterRef {
     pub kubeconfig: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
+    /// The API server's URL when the lab was started.
+    pub server: String,
+    /// The uid of its kube-system namespace: a cluster made again under the same
+    /// name and address is another cluster.
+    pub uid: String,
 }
 
 impl ClusterRef {
+    /// The cluster `connection` reached; `kubeconfig` is the file its provider uses.
+    pub fn of(
+        connection: &crate::cluster::Connection,
+        kubeconfig: Option<PathBuf>,
+        uid: String,
+    ) -> Self {
+        let from_kubeconfig = connection.provider == "kubeconfig";
+        ClusterRef {
+            provider: connection.provider.to_string(),
+            name: connection.name.clone(),
+            kubeconfig: kubeconfig.filter(|_| from_kubeconfig),
+            context: from_kubeconfig.then(|| connection.name.clone()),
+            server: connection.server.clone(),
+            uid,
+        }
+    }
+
+    /// "the local cluster 'kubelab'", "context staging of ~/.kube/config".
+    pub fn describe(&self) -> String {
+        match self.provider.as_str() {
+            "kubeconfig" => format!(
+                "context {} ({})",
+                self.context.as_deref().unwrap_or(&self.name),
+                self.server
+            ),
+            provider => format!("the {provider} cluster '{}' ({})", self.name, self.server),
+        }
+    }
+
     pub fn choice(&self) -> Choice {
         let kind = match self.provider.as_str() {
             "kind" => crate::cli::Provider::Kind,
@@ -41,6 +75,7 @@ impl ClusterRef {
             context: self.context.clone(),
             // Consent was given when the lab was started.
             yes: true,
+            kubeconfig_env: false,
         }
     }
 }
@@ -49,6 +84,8 @@ impl ClusterRef {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabProgress {
     pub id: String,
+    /// The lab's folder name, e.g. 02-custom-serviceaccount.
+    pub folder: String,
     pub title: String,
     /// The built-in suite it comes from, or the folder of labs on disk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,6 +111,10 @@ pub struct LabProgress {
     pub seconds_spent: u64,
     #[serde(default)]
     pub first_started_at: u64,
+    /// Image replacements given to `start` (old → new), used again by `reset` and
+    /// `solution --apply`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

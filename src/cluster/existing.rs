@@ -178,6 +178,7 @@ impl super::Provider for FromKubeconfig {
             client: cluster.client,
             config: cluster.config,
             provider: "kubeconfig",
+            name: cluster.context,
             server: cluster.server,
             kubectl: None,
         })

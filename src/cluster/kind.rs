@@ -420,6 +420,7 @@ impl super::Provider for Kind {
             client: cluster.client,
             config: cluster.config,
             provider: "kind",
+            name: self.name.clone(),
             server: cluster.server,
             kubectl: None,
         })

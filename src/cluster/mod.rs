@@ -11,5 +11,5 @@ mod provider;
 pub use error::{Error, IoContext};
 pub use provider::{
     Choice, Connection, Ensured, Provider, Status, UpOptions, existing as existing_provider,
-    to_start,
+    to_read, to_start,
 };

@@ -14,6 +14,8 @@ pub struct Connection {
     /// The configuration the client came from (impersonating clients start from it).
     pub config: kube::Config,
     pub provider: &'static str,
+    /// The cluster's name (local, kind) or the kubeconfig context.
+    pub name: String,
     pub server: String,
     /// host:port of the API server as this machine reaches it (host-side probes).
     pub apiserver: String,
@@ -97,51 +99,103 @@ pub struct Choice {
     pub context: Option<String>,
     /// Consent to change a cluster kubelab did not make.
     pub yes: bool,
+    /// KUBECONFIG in the environment names the cluster, as for kubectl (commands that
+    /// use a cluster; not those that make and remove kubelab's own).
+    pub kubeconfig_env: bool,
 }
 
-fn make(kind: Kind, choice: &Choice) -> Box<dyn Provider> {
+fn make(kind: Kind, name: &str, choice: &Choice) -> Box<dyn Provider> {
     match kind {
-        Kind::Kind => Box::new(super::kind::Kind::new(&choice.name, choice.named)),
+        Kind::Kind => Box::new(super::kind::Kind::new(name, choice.named)),
         Kind::Kubeconfig => Box::new(super::existing::FromKubeconfig::new(
             choice.kubeconfig.clone(),
             choice.context.clone(),
             choice.yes,
         )),
-        Kind::Local | Kind::Auto => Box::new(super::local::Local::new(&choice.name)),
+        Kind::Local | Kind::Auto => Box::new(super::local::Local::new(name)),
     }
 }
 
-/// A kubeconfig or context on the command line means that cluster, as with kubectl.
-fn explicit(choice: &Choice) -> Option<Kind> {
-    (choice.kind == Kind::Auto && (choice.kubeconfig.is_some() || choice.context.is_some()))
-        .then_some(Kind::Kubeconfig)
+/// What the command line and KUBECONFIG name, as kubectl reads them: --kubeconfig or
+/// --context mean that cluster. With `auto` and neither, KUBECONFIG means its cluster:
+/// a kubelab local cluster's own kubeconfig is that local cluster, a current context
+/// of a kind cluster kubelab made is that kind cluster, anything else is the
+/// kubeconfig provider.
+fn explicit(choice: &Choice) -> Option<(Kind, String)> {
+    if choice.kind != Kind::Auto {
+        return None;
+    }
+    if choice.kubeconfig.is_some() || choice.context.is_some() {
+        return Some((Kind::Kubeconfig, choice.name.clone()));
+    }
+    if !choice.kubeconfig_env {
+        return None;
+    }
+    let variable = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty())?;
+    Some(from_kubeconfig_variable(&variable).unwrap_or((Kind::Kubeconfig, choice.name.clone())))
+}
+
+/// The kubelab cluster a KUBECONFIG value points at, if it is one.
+fn from_kubeconfig_variable(variable: &std::ffi::OsStr) -> Option<(Kind, String)> {
+    let files: Vec<PathBuf> = std::env::split_paths(variable).collect();
+    if let [file] = files.as_slice() {
+        let canonical = |p: &std::path::Path| p.canonicalize().ok();
+        let root = canonical(&super::local::state_root())?;
+        let file = canonical(file)?;
+        // <state root>/<name>/kubeconfig
+        if file.file_name()? == "kubeconfig" && file.parent()?.parent()? == root {
+            let name = file.parent()?.file_name()?.to_string_lossy().to_string();
+            return Some((Kind::Local, name));
+        }
+    }
+    let current = kube::config::Kubeconfig::read().ok()?.current_context?;
+    let name = current.strip_prefix("kind-")?;
+    super::kind::created_by_kubelab(name).then(|| (Kind::Kind, name.to_string()))
 }
 
 /// The provider to start (or reuse) a cluster with: `auto` is the local cluster of that
 /// name when one exists (or a node is asked for, which only local gives), else kind
 /// when kind and a working container engine are found, else the local control plane.
 pub async fn to_start(choice: &Choice, node: bool) -> Box<dyn Provider> {
-    let kind = match (choice.kind, explicit(choice)) {
-        (_, Some(kind)) => kind,
-        (Kind::Auto, None) if node || super::local::state_root().join(&choice.name).exists() => {
-            Kind::Local
-        }
-        (Kind::Auto, None) if super::kind::detect().await.is_ok() => Kind::Kind,
-        (Kind::Auto, None) => Kind::Local,
-        (other, None) => other,
+    if let Some((kind, name)) = explicit(choice) {
+        return make(kind, &name, choice);
+    }
+    let kind = match choice.kind {
+        Kind::Auto if node || super::local::state_root().join(&choice.name).exists() => Kind::Local,
+        Kind::Auto if super::kind::detect().await.is_ok() => Kind::Kind,
+        Kind::Auto => Kind::Local,
+        other => other,
     };
-    make(kind, choice)
+    make(kind, &choice.name, choice)
 }
 
 /// The provider of a cluster that should exist: `auto` is the local cluster of that
 /// name if its state exists, else kind when it works, else local (which says "none").
 pub async fn existing(choice: &Choice) -> Box<dyn Provider> {
-    let kind = match (choice.kind, explicit(choice)) {
-        (_, Some(kind)) => kind,
-        (Kind::Auto, None) if super::local::state_root().join(&choice.name).exists() => Kind::Local,
-        (Kind::Auto, None) if super::kind::detect().await.is_ok() => Kind::Kind,
-        (Kind::Auto, None) => Kind::Local,
-        (other, None) => other,
+    if let Some((kind, name)) = explicit(choice) {
+        return make(kind, &name, choice);
+    }
+    let kind = match choice.kind {
+        Kind::Auto if super::local::state_root().join(&choice.name).exists() => Kind::Local,
+        Kind::Auto if super::kind::detect().await.is_ok() => Kind::Kind,
+        Kind::Auto => Kind::Local,
+        other => other,
     };
-    make(kind, choice)
+    make(kind, &choice.name, choice)
+}
+
+/// The cluster a command that only reads means: as [`existing`], and where kubelab
+/// has no cluster of its own, ~/.kube/config's, as kubectl would use it.
+pub async fn to_read(choice: &Choice) -> Box<dyn Provider> {
+    let own = choice.kind != Kind::Auto
+        || explicit(choice).is_some()
+        || super::local::state_root().join(&choice.name).exists()
+        || super::kind::detect().await.is_ok();
+    let home_config = std::env::var_os("HOME")
+        .map(|h| std::path::Path::new(&h).join(".kube/config"))
+        .is_some_and(|p| p.is_file());
+    if !own && home_config {
+        return make(Kind::Kubeconfig, &choice.name, choice);
+    }
+    existing(choice).await
 }

@@ -17,6 +17,7 @@ fn choice(kind: crate::cli::Provider, name: &str, named: bool) -> Choice {
         kubeconfig: None,
         context: None,
         yes: false,
+        kubeconfig_env: false,
     }
 }
 

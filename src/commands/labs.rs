@@ -20,6 +20,15 @@ pub fn list(args: &DirArgs) -> Result<ExitCode, AppError> {
         } else {
             ""
         };
+        if lab.is_hands_on() {
+            println!(
+                "     hands-on: {} checks, {} points, {} hints (`kubelab start {}`)",
+                lab.checks.len(),
+                lab.max_points(),
+                lab.hints.len(),
+                lab.id
+            );
+        }
         println!(
             "     namespaces: {}; from: {}{needs}",
             lab.namespaces.join(", "),
@@ -33,7 +42,7 @@ pub fn lint(args: &DirArgs) -> Result<ExitCode, AppError> {
     let (labs, from) = labs_of(args)?;
     let operations: usize = labs
         .iter()
-        .flat_map(|l| &l.lab.steps)
+        .flat_map(|l| l.lab.plan(scenario::Part::All))
         .map(|s| s.operations.len())
         .sum();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
@@ -115,7 +124,10 @@ fn print_lab(loaded: &LoadedLab) {
         lab.namespaces.join(", ")
     );
     let default_ns = &lab.namespaces[0];
-    for (n, step) in lab.steps.iter().enumerate() {
+    if let Some(task) = &lab.task {
+        println!("task:\n{}\n", task.trim_end());
+    }
+    for (n, step) in lab.plan(scenario::Part::All).iter().enumerate() {
         println!("step {} [{}]: {}", n + 1, step.id, step.name);
         for op in &step.operations {
             let namespace = op.namespace.as_deref().unwrap_or(default_ns);

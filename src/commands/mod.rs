@@ -1,6 +1,8 @@
 //! What each subcommand does with its arguments: calls into the layers and prints.
 
 mod cluster;
+mod connect;
+mod handson;
 mod labs;
 mod rbac;
 mod run;
@@ -18,6 +20,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     match cli.command {
         Command::Cluster(command) => cluster::run(command, &ui).await,
         Command::Run(args) => run::run_labs(args, &ui).await,
+        Command::Start(args) => handson::start(args, &ui).await,
+        Command::Check(args) => handson::check(args, &ui).await,
+        Command::Hint(args) => handson::hint(args),
+        Command::Solution(args) => handson::solution(args, &ui).await,
+        Command::Reset(args) => handson::reset(args, &ui).await,
+        Command::Shell(args) => handson::shell(args, &ui).await,
+        Command::Progress(args) => handson::progress(args),
         Command::List(args) => labs::list(&args),
         Command::Show(args) => labs::show(&args),
         Command::Lint(args) => labs::lint(&args),

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::AppError;
 use crate::cli::{BenchArgs, Format, RbacCommand, VerifyArgs, WhyArgs};
-use crate::cluster::{existing, kubeconfig, local};
+use crate::cluster::{self, kubeconfig, local};
 use crate::rbac::generate::Rng;
 use crate::rbac::{
     self, Binding, BindingSubject, Policy, Request, Rule, SubjectKind, User, verify,
@@ -22,24 +22,15 @@ fn kube_error(context: &str) -> impl FnOnce(kube::Error) -> AppError + '_ {
 }
 
 pub async fn why(args: WhyArgs, ui: &Ui) -> Result<ExitCode, AppError> {
-    // The local cluster when it runs and no kubeconfig was named; else the kubeconfig's.
-    let local_kubeconfig = (args.kubeconfig.is_none() && args.context.is_none())
-        .then(|| local::kubeconfig_path(&args.name).ok())
-        .flatten();
-    let (client, server) = match local_kubeconfig {
-        Some(path) => (
-            kubeconfig::client(&path).await?,
-            format!("local cluster '{}'", args.name),
-        ),
-        None => {
-            let cluster =
-                existing::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
-            (
-                cluster.client,
-                format!("context {} ({})", cluster.context, cluster.server),
-            )
-        }
-    };
+    // As kubectl: --kubeconfig/--context, else KUBECONFIG, else kubelab's own cluster,
+    // else ~/.kube/config.
+    let choice = super::connect::choice(&args.cluster, None)?;
+    let connection = cluster::to_read(&choice).await.connect().await?;
+    let client = connection.client.clone();
+    let server = format!(
+        "the {} cluster at {}",
+        connection.provider, connection.server
+    );
     let step = ui.step(format!("reading the RBAC objects of {server}"));
     let policy = Policy::load(&client)
         .await
@@ -90,6 +81,15 @@ fn print_why(args: &WhyArgs, answer: &rbac::Why, apiserver_allowed: bool, apiser
     println!("{}", answer.summary);
     if let Some(message) = &answer.forbidden_message {
         println!("  the API server answers 403: {message}");
+    }
+    for diagnosis in &answer.diagnosis {
+        println!(
+            "  what is wrong: {} {}: {}",
+            diagnosis.object, diagnosis.field, diagnosis.message
+        );
+        if let Some(patch) = &diagnosis.patch {
+            println!("  the one edit that fixes it:\n    {patch}");
+        }
     }
     if !answer.nearest.is_empty() {
         println!("  the nearest rules:");

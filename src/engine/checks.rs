@@ -62,15 +62,29 @@ fn apply_event(
     }
 }
 
+/// " after 30s", or nothing for a single look.
+fn waited(timeout: Duration) -> String {
+    if timeout.is_zero() {
+        String::new()
+    } else {
+        format!(" after {}", crate::ui::format_duration(timeout))
+    }
+}
+
+/// How long a single look may take to list what is there.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Watches `api` (filtered by `config`) until `decide` passes on the objects seen, or
-/// the timeout ends; returns whether it passed and the last objects seen.
+/// the timeout ends; returns whether it passed and the last objects seen. A zero
+/// timeout looks once: it decides on the first full list.
 async fn watch_until(
     api: Api<DynamicObject>,
     config: watcher::Config,
     timeout: Duration,
     decide: impl Fn(&[&DynamicObject]) -> bool,
 ) -> Result<(bool, Vec<DynamicObject>), Error> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let look_once = timeout.is_zero();
+    let deadline = tokio::time::Instant::now() + if look_once { LIST_TIMEOUT } else { timeout };
     let mut stream = watcher(api, config).boxed();
     let mut store = BTreeMap::new();
     let mut fresh = None;
@@ -92,6 +106,9 @@ async fn watch_until(
             let seen: Vec<&DynamicObject> = store.values().collect();
             if decide(&seen) {
                 return Ok((true, store.into_values().collect()));
+            }
+            if look_once {
+                return Ok((false, store.into_values().collect()));
             }
         }
     }
@@ -151,9 +168,9 @@ pub async fn assert(
                 Vec::new()
             } else {
                 vec![format!(
-                    "expected no {what}, found {} after {}",
+                    "expected no {what}, found {}{}",
                     names.join(", "),
-                    crate::ui::format_duration(timeout)
+                    waited(timeout)
                 )]
             },
             diff: None,
@@ -176,33 +193,30 @@ pub async fn assert(
             summary: format!("{what} matches"),
         });
     }
-    // Show the closest object: the one with the fewest misses.
+    // Show the closest object: the one with the fewest misses. (Without a tree, the
+    // object was only to exist: there is nothing to compare.)
+    let has_tree = tree.is_some();
     let tree = tree.cloned().unwrap_or(Value::Null);
     let closest = values
         .iter()
         .min_by_key(|v| expect::tree_mismatches(&tree, Some(v), "").len());
     let failures = match closest {
-        None => vec![format!(
-            "no {what} after {}",
-            crate::ui::format_duration(timeout)
-        )],
+        None => vec![format!("no {what}{}", waited(timeout))],
         Some(object) => {
             let mut misses = expect::tree_mismatches(&tree, Some(object), "");
-            misses.insert(
-                0,
-                format!(
-                    "{what} does not match after {}",
-                    crate::ui::format_duration(timeout)
-                ),
-            );
+            misses.insert(0, format!("{what} does not match{}", waited(timeout)));
             misses
         }
     };
     Ok(Verdict {
         failures,
-        diff: Some(expect::diff(&tree, closest)),
+        diff: has_tree.then(|| expect::diff(&tree, closest)),
         object: None,
-        summary: format!("{what} does not match"),
+        summary: if closest.is_none() {
+            format!("no {what}")
+        } else {
+            format!("{what} does not match")
+        },
     })
 }
 
@@ -266,15 +280,15 @@ pub async fn events(
             Vec::new()
         } else if lines.is_empty() {
             vec![format!(
-                "no {} event of {what} after {}",
+                "no {} event of {what}{}",
                 events.reason,
-                crate::ui::format_duration(timeout)
+                waited(timeout)
             )]
         } else {
             let mut misses = vec![format!(
-                "no {} event of {what} matches after {}; seen:",
+                "no {} event of {what} matches{}; seen:",
                 events.reason,
-                crate::ui::format_duration(timeout)
+                waited(timeout)
             )];
             misses.extend(lines.iter().map(|l| format!("  {l}")));
             misses

@@ -19,6 +19,9 @@ pub enum Error {
     /// The lab names something this cluster does not have, or may not be touched.
     #[error("{0}")]
     Lab(String),
+    /// The object an operation changes is not there.
+    #[error("{0} does not exist")]
+    Missing(String),
     #[error(
         "{object} already exists and was not made by kubelab (no kubelab.dev/lab label): refusing to change it; delete it or use another cluster"
     )]
@@ -85,7 +88,7 @@ impl Error {
     /// What an operation that failed this way means for its lab.
     pub fn outcome(&self) -> Outcome {
         match self {
-            Error::Rejected { .. } | Error::Lab(_) => Outcome::Invalid,
+            Error::Rejected { .. } | Error::Lab(_) | Error::Missing(_) => Outcome::Invalid,
             Error::Probe(crate::probe::Error::Unsupported(_)) => Outcome::Skipped,
             _ => Outcome::Error,
         }

@@ -195,7 +195,7 @@ impl<'a> LabRun<'a> {
         let started = Instant::now();
         let deadline = op
             .eventually
-            .map(|t| started + self.pace.limit(Some(t), t.0));
+            .map(|t| started + self.pace.patience(Some(t), t.0));
         let mut tries = 1;
         loop {
             let mut report = probe::run(&self.probes, op, p, namespace, inputs).await;
@@ -290,17 +290,14 @@ impl<'a> LabRun<'a> {
             duration_ms: 0,
         };
         fill_identity(&mut report, op, index);
+        report.command =
+            crate::scenario::kubectl::command(&op.action, &namespace).unwrap_or_default();
         let step = self.ui.step_with_prefix(&self.prefix, &report.name);
         let mut token = None;
         let result = match &op.action {
             Action::Apply(apply) => self.apply(apply, &namespace, false, &mut report).await,
             Action::Create(apply) => self.apply(apply, &namespace, true, &mut report).await,
             Action::Patch(patch) => {
-                report.command = format!(
-                    "kubectl patch {} --type {:?} -p '{}'",
-                    patch.object, patch.patch_type, patch.patch
-                )
-                .to_lowercase();
                 let body = self.expand_value(&patch.patch, &namespace);
                 let identity = patch.identity.as_ref();
                 self.note_identity(&mut report, identity, &namespace);
@@ -313,19 +310,11 @@ impl<'a> LabRun<'a> {
             Action::Delete(delete) => self.delete(delete, &namespace, &mut report).await,
             Action::Assert(assert) => {
                 report.check = true;
-                report.expected = assert
-                    .matches
-                    .clone()
-                    .or_else(|| Some(serde_json::json!({"absent": true})));
-                report.command = format!(
-                    "kubectl get {}{}",
-                    assert.object,
-                    assert
-                        .selector
-                        .as_ref()
-                        .map(|s| format!(" -l {s}"))
-                        .unwrap_or_default()
-                );
+                report.expected = Some(match (&assert.matches, assert.absent) {
+                    (Some(tree), _) => tree.clone(),
+                    (None, true) => serde_json::json!({"absent": true}),
+                    (None, false) => serde_json::json!({"exists": true}),
+                });
                 match self
                     .objects
                     .resources()
@@ -343,7 +332,7 @@ impl<'a> LabRun<'a> {
                             assert,
                             tree.as_ref(),
                             &namespace,
-                            self.pace.limit(assert.timeout, checks::DEFAULT_TIMEOUT),
+                            self.pace.patience(assert.timeout, checks::DEFAULT_TIMEOUT),
                         )
                         .await
                         .map(|verdict| self.verdict(verdict, &assert.capture, &mut report))
@@ -354,7 +343,6 @@ impl<'a> LabRun<'a> {
             Action::Events(events) => {
                 report.check = true;
                 report.expected = serde_json::to_value(events).ok();
-                report.command = format!("kubectl events -n {namespace} --for {}", events.object);
                 match self
                     .objects
                     .resources()
@@ -366,7 +354,7 @@ impl<'a> LabRun<'a> {
                         &resolved,
                         events,
                         &namespace,
-                        self.pace.limit(events.timeout, checks::DEFAULT_TIMEOUT),
+                        self.pace.patience(events.timeout, checks::DEFAULT_TIMEOUT),
                     )
                     .await
                     .map(|verdict| self.verdict(verdict, &BTreeMap::new(), &mut report)),
@@ -410,28 +398,6 @@ impl<'a> LabRun<'a> {
                 }
             }
             Action::Token(token_op) => {
-                report.command = format!(
-                    "kubectl create token {} -n {namespace}{}{}",
-                    token_op.serviceaccount,
-                    token_op
-                        .audiences
-                        .iter()
-                        .map(|a| format!(" --audience {a}"))
-                        .collect::<String>(),
-                    token_op
-                        .bound_to
-                        .as_ref()
-                        .map(|b| format!(
-                            " --bound-object-kind {} --bound-object-name {}",
-                            if b.resource.starts_with("pod") {
-                                "Pod"
-                            } else {
-                                "Secret"
-                            },
-                            b.name.as_deref().unwrap_or_default()
-                        ))
-                        .unwrap_or_default()
-                );
                 match tokens::request(self.objects.client(), token_op, &namespace).await {
                     Ok((value, line)) => {
                         report.observed.token = Some(probe::token::info(&value));
@@ -494,15 +460,6 @@ impl<'a> LabRun<'a> {
         report: &mut OperationReport,
     ) -> Result<(), Error> {
         let files = apply.all_files();
-        report.command = format!(
-            "kubectl {} -f {}",
-            if create {
-                "create"
-            } else {
-                "apply --server-side"
-            },
-            files.join(" -f ")
-        );
         self.note_identity(report, apply.identity.as_ref(), namespace);
         let mut result = Ok(());
         'files: for file in files {
@@ -564,21 +521,16 @@ impl<'a> LabRun<'a> {
                 .collect(),
             (None, None) => Vec::new(),
         };
-        report.command = match &delete.file {
-            Some(file) => format!("kubectl delete -f {file} --wait"),
-            None => format!(
-                "kubectl delete {} -n {namespace} --wait",
-                targets
-                    .iter()
-                    .map(|(r, _)| r.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-        };
         let mut result = Ok(String::new());
         for (reference, ns) in &targets {
             let deleted = async {
-                let (resolved, _) = self.objects.owned(reference, ns).await?;
+                let (resolved, _) = match self.objects.owned(reference, ns).await {
+                    // A solution deletes the starting state; the student may have already.
+                    Err(Error::Missing(_)) if self.objects.gone_is_fine() => {
+                        return Ok(format!("{reference} was already gone"));
+                    }
+                    other => other?,
+                };
                 self.objects
                     .delete(
                         &resolved,

@@ -52,13 +52,38 @@ pub struct Target {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub jobs: usize,
-    pub keep: bool,
+    pub keep: Keep,
     pub explain: bool,
     /// Image replacements applied to every manifest.
     pub images: crate::images::ImageMap,
     /// Which part of each lab runs.
     pub part: crate::scenario::Part,
+    /// A hands-on lab's solution: what the student made since this time (seconds since
+    /// the epoch) may be replaced.
+    pub adopt_since: Option<u64>,
     pub pace: Pace,
+}
+
+/// What a lab's objects become when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Deleted (a run).
+    Nothing,
+    /// Left for exploring (`run --keep`, checks, a solution applied).
+    Everything,
+    /// Left when the lab passed, deleted when it did not (a lab's start: a failed
+    /// start leaves nothing behind).
+    WhenPassed,
+}
+
+impl Keep {
+    fn keeps(self, outcome: Outcome) -> bool {
+        match self {
+            Keep::Nothing => false,
+            Keep::Everything => true,
+            Keep::WhenPassed => outcome == Outcome::Passed,
+        }
+    }
 }
 
 /// How long operations may wait for the cluster.
@@ -71,16 +96,27 @@ pub enum Pace {
     Check,
 }
 
-/// The longest a check waits for anything.
+/// The longest a check waits for a change under way (a pod becoming Ready).
 const CHECK_LIMIT: Duration = Duration::from_secs(3);
 
 impl Pace {
-    /// An operation's own timeout, or `default`; when checking, at most a few seconds.
+    /// How long to wait for a state: an operation's own timeout, or `default`; when
+    /// checking, at most a few seconds.
     pub fn limit(self, given: Option<crate::scenario::Timeout>, default: Duration) -> Duration {
         let wanted = given.map(|t| t.0).unwrap_or(default);
         match self {
             Pace::Run => wanted,
             Pace::Check => wanted.min(CHECK_LIMIT),
+        }
+    }
+
+    /// How long to look for something to appear (an object to match, an event, a
+    /// log line, a probe to pass): when checking, zero: one look at the cluster as it
+    /// is.
+    pub fn patience(self, given: Option<crate::scenario::Timeout>, default: Duration) -> Duration {
+        match self {
+            Pace::Run => given.map(|t| t.0).unwrap_or(default),
+            Pace::Check => Duration::ZERO,
         }
     }
 }
@@ -313,7 +349,7 @@ async fn schedule(
         .into_iter()
         .map(|r| r.expect("every lab ran"))
         .collect();
-    if !settings.keep {
+    if !reports.iter().all(|r| settings.keep.keeps(r.outcome)) {
         remove_leftovers(target, registry, &mut reports, ui).await;
     }
     reports
@@ -392,6 +428,7 @@ async fn run_lab(
         &lab.id,
         run_id,
         settings.images.clone(),
+        settings.adopt_since,
         created.clone(),
     );
     let mut run = LabRun::new(target, loaded, objects, settings.pace, ui);
@@ -409,12 +446,15 @@ async fn run_lab(
         if let Some(stopped) = stopped {
             ui.info(format!("{} ✗ {}", run.prefix, stopped.message));
             outcome = outcome.worst(stopped.outcome);
-            error = Some(stopped.message);
-            break;
+            error.get_or_insert(stopped.message);
+            // Checks are graded one by one: one that cannot run fails alone.
+            if settings.part != crate::scenario::Part::Checks {
+                break;
+            }
         }
     }
     run.probes.clear().await; // removes the materialized token files
-    if !settings.keep {
+    if !settings.keep.keeps(outcome) {
         // A namespace a waiting lab will use is deleted at the end of the run instead:
         // deleting a namespace takes the namespace controller at least 5 s.
         let later = needed_later.lock().await.clone();

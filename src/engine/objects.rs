@@ -22,6 +22,19 @@ pub const LAB_LABEL: &str = "kubelab.dev/lab";
 pub const RUN_LABEL: &str = "kubelab.dev/run";
 pub const FIELD_MANAGER: &str = "kubelab";
 
+/// When an object was made, in seconds since the epoch.
+pub fn created_at(object: &DynamicObject) -> u64 {
+    object
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.as_second().max(0) as u64)
+        .unwrap_or(0)
+}
+
+/// How long taking over a student's object may wait for it to go.
+const ADOPT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// An object this run created (or took over from an earlier run of the same lab).
 #[derive(Clone, Debug, Serialize)]
 pub struct Created {
@@ -91,6 +104,9 @@ pub struct Objects {
     run_id: String,
     /// Image replacements from the command line.
     images: ImageMap,
+    /// A hands-on lab's solution: objects made since this time (seconds since the
+    /// epoch) are the student's attempt, which the solution replaces.
+    adopt_since: Option<u64>,
     /// What this lab created and has not deleted yet.
     pub created: Arc<Mutex<Vec<Created>>>,
 }
@@ -101,6 +117,7 @@ impl Objects {
         lab_id: &str,
         run_id: &str,
         images: ImageMap,
+        adopt_since: Option<u64>,
         created: Arc<Mutex<Vec<Created>>>,
     ) -> Self {
         Objects {
@@ -110,8 +127,15 @@ impl Objects {
             lab_id: lab_id.to_string(),
             run_id: run_id.to_string(),
             images,
+            adopt_since,
             created,
         }
+    }
+
+    /// Whether `object` is a student's, made since the hands-on lab started.
+    fn adoptable(&self, object: &DynamicObject) -> bool {
+        self.adopt_since
+            .is_some_and(|since| created_at(object) >= since)
     }
 
     /// kubelab's client, or one that impersonates `identity`.
@@ -171,7 +195,16 @@ impl Objects {
         };
         let object_name = created.describe();
         let admin = created.api(&self.client);
-        let existed = wait_unless_terminating(&admin, &name, &object_name).await?;
+        let mut existed = wait_unless_terminating(&admin, &name, &object_name).await?;
+        // The student's own attempt gives way to the solution, whole: fields such as a
+        // pod's spec or a binding's roleRef cannot be changed in place.
+        if let Some(existing) = &existed
+            && existing.labels().get(LAB_LABEL) != Some(&self.lab_id)
+            && self.adoptable(existing)
+        {
+            delete_all(&self.client, std::slice::from_ref(&created), ADOPT_TIMEOUT).await?;
+            existed = None;
+        }
         if let Some(existing) = &existed {
             let ours = existing.labels().get(LAB_LABEL) == Some(&self.lab_id);
             if !ours && gvk.kind == "Namespace" {
@@ -266,8 +299,27 @@ impl Objects {
             .await
             .map_err(|source| Error::from_kube(format!("reading {what}"), source))?;
         let Some(existing) = existing else {
-            return Err(Error::Lab(format!("{what} does not exist")));
+            return Err(Error::Missing(what));
         };
+        self.may_change(&resolved, &existing, namespace, &what)
+            .await?;
+        Ok((resolved, what))
+    }
+
+    /// Whether a solution may take it as gone: the student may have deleted it.
+    pub fn gone_is_fine(&self) -> bool {
+        self.adopt_since.is_some()
+    }
+
+    /// Refuses to touch what this run does not own: its label, a namespace it made, or
+    /// (in a hands-on solution) the student's attempt.
+    async fn may_change(
+        &self,
+        resolved: &Resolved,
+        existing: &DynamicObject,
+        namespace: &str,
+        what: &str,
+    ) -> Result<(), Error> {
         let labelled = existing.labels().get(RUN_LABEL) == Some(&self.run_id);
         let in_our_namespace = resolved.namespaced
             && self
@@ -276,8 +328,8 @@ impl Objects {
                 .await
                 .iter()
                 .any(|c| c.kind == "Namespace" && c.name == namespace);
-        if labelled || in_our_namespace {
-            Ok((resolved, what))
+        if labelled || in_our_namespace || self.adoptable(existing) {
+            Ok(())
         } else {
             Err(Error::Lab(format!(
                 "{what} was not made by this run and is not in a namespace it created: kubelab changes nothing it does not own"
@@ -335,7 +387,7 @@ impl Objects {
         let uid = match api.delete(name, &params).await {
             Ok(answer) => deleted_uid(answer),
             Err(kube::Error::Api(status)) if status.code == 404 => {
-                return Err(Error::Lab(format!("{what} does not exist")));
+                return Err(Error::Missing(what));
             }
             Err(source) => {
                 return Err(Error::from_kube_as(

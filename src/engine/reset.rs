@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use kube::ResourceExt;
-use kube::api::{DynamicObject, ListParams};
+use kube::api::ListParams;
 
 use super::Error;
-use super::objects::{Created, RUN_LABEL, delete_all};
+use super::objects::{Created, RUN_LABEL, created_at, delete_all};
 use super::resources::Resources;
 
 /// The namespaced kinds a student makes in these labs.
@@ -34,15 +34,6 @@ fn comes_with_namespace(kind: &str, name: &str) -> bool {
         (kind, name),
         ("ServiceAccount", "default") | ("ConfigMap", "kube-root-ca.crt")
     )
-}
-
-fn created_at(object: &DynamicObject) -> u64 {
-    object
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map(|t| t.0.as_second().max(0) as u64)
-        .unwrap_or(0)
 }
 
 /// Removes the lab's objects (labelled with `run_id`) and, in `namespaces`, whatever

@@ -98,6 +98,9 @@ pub trait PodAccess: Send + Sync {
         done: &(dyn for<'t> Fn(&'t str) -> bool + Sync),
         timeout: Duration,
     ) -> Result<Output, Error>;
+
+    /// An interactive shell on the user's terminal, until it exits; its exit code.
+    async fn shell(&self) -> Result<i32, Error>;
 }
 
 /// The named container of a pod, or its first, as kubectl picks it.

@@ -95,6 +95,111 @@ pub fn exit_code(status: Option<&Status>) -> Result<i32, String> {
     })
 }
 
+/// Starts `command` in the pod's container (default: the first).
+async fn attach(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    container: Option<&str>,
+    command: &[String],
+    mut params: AttachParams,
+) -> Result<kube::api::AttachedProcess, Error> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    if let Some(container) = container {
+        params = params.container(container);
+    }
+    match pods.exec(pod, command.to_vec(), &params).await {
+        Ok(attached) => Ok(attached),
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            let diagnosis = diagnose_denial(client, namespace, pod).await;
+            Err(Error::ExecDenied(format!(
+                "{} ({diagnosis}; kubelab's own identity needs `create` and `get` on pods/exec in {namespace})",
+                status.message.trim()
+            )))
+        }
+        Err(e) => Err(Error::Kube(
+            format!("exec in pod {namespace}/{pod} ({:?})", command.join(" ")),
+            e,
+        )),
+    }
+}
+
+/// Runs `command` in the pod on the user's terminal, as `kubectl exec -it` does: a
+/// TTY in raw mode that follows the terminal's size (plain pipes when kubelab's own
+/// input or output is not a terminal). Returns its exit code.
+pub async fn interactive(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    container: Option<&str>,
+    command: &[String],
+) -> Result<i32, Error> {
+    use super::terminal;
+    let tty = terminal::is_interactive();
+    let params = if tty {
+        AttachParams::interactive_tty()
+    } else {
+        AttachParams::default()
+            .stdin(true)
+            .stdout(true)
+            .stderr(true)
+    };
+    let mut attached = attach(client, namespace, pod, container, command, params).await?;
+    let _raw = if tty {
+        Some(
+            terminal::RawMode::enable()
+                .map_err(|e| Error::Host(format!("putting the terminal in raw mode: {e}")))?,
+        )
+    } else {
+        None
+    };
+    if tty && let Some(mut sizes) = attached.terminal_size() {
+        tokio::spawn(async move {
+            use futures::SinkExt;
+            use tokio::signal::unix::{SignalKind, signal};
+            let send = |(width, height): (u16, u16)| kube::api::TerminalSize { width, height };
+            if let Some(now) = terminal::size() {
+                let _ = sizes.send(send(now)).await;
+            }
+            let Ok(mut changes) = signal(SignalKind::window_change()) else {
+                return;
+            };
+            while changes.recv().await.is_some() {
+                if let Some(now) = terminal::size()
+                    && sizes.send(send(now)).await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+    let mut to_pod = attached.stdin().expect("stdin requested");
+    // Typing reaches the pod until the shell ends; the task is dropped with it.
+    let typing = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut to_pod).await;
+    });
+    let mut from_pod = attached.stdout().expect("stdout requested");
+    let errors = attached.stderr();
+    let status = attached.take_status().expect("status taken once");
+    let output = async {
+        let _ = tokio::io::copy(&mut from_pod, &mut tokio::io::stdout()).await;
+    };
+    let error_output = async {
+        if let Some(mut errors) = errors {
+            let _ = tokio::io::copy(&mut errors, &mut tokio::io::stderr()).await;
+        }
+    };
+    let ((), (), status) = tokio::join!(output, error_output, status);
+    typing.abort();
+    let _ = attached.join().await;
+    exit_code(status.as_ref()).map_err(|why| {
+        Error::Pod(format!(
+            "{:?} in pod {namespace}/{pod} did not run: {why}",
+            command.join(" ")
+        ))
+    })
+}
+
 /// Runs `command` in the pod's container (default: the first) and waits for it.
 /// `stdin` is written to the command's standard input (secrets travel this way, never
 /// on a command line).
@@ -106,30 +211,11 @@ pub async fn run(
     command: &[String],
     stdin: Option<&str>,
 ) -> Result<Output, Error> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let mut params = AttachParams::default()
+    let params = AttachParams::default()
         .stdout(true)
         .stderr(true)
         .stdin(stdin.is_some());
-    if let Some(container) = container {
-        params = params.container(container);
-    }
-    let mut attached = match pods.exec(pod, command.to_vec(), &params).await {
-        Ok(attached) => attached,
-        Err(kube::Error::Api(status)) if status.code == 403 => {
-            let diagnosis = diagnose_denial(client, namespace, pod).await;
-            return Err(Error::ExecDenied(format!(
-                "{} ({diagnosis}; kubelab's own identity needs `create` and `get` on pods/exec in {namespace})",
-                status.message.trim()
-            )));
-        }
-        Err(e) => {
-            return Err(Error::Kube(
-                format!("exec in pod {namespace}/{pod} ({:?})", command.join(" ")),
-                e,
-            ));
-        }
-    };
+    let mut attached = attach(client, namespace, pod, container, command, params).await?;
     if let Some(input) = stdin {
         use tokio::io::AsyncWriteExt;
         let mut writer = attached.stdin().expect("stdin requested");

@@ -193,6 +193,18 @@ impl PodAccess for InPod {
         }
     }
 
+    async fn shell(&self) -> Result<i32, Error> {
+        self.container_running().await?;
+        exec::interactive(
+            &self.client,
+            self.namespace(),
+            self.name(),
+            self.container.as_deref(),
+            &["sh".to_string()],
+        )
+        .await
+    }
+
     async fn logs(
         &self,
         done: &(dyn for<'t> Fn(&'t str) -> bool + Sync),

@@ -12,6 +12,7 @@ mod in_pod;
 mod on_host;
 mod rbac;
 pub mod sandbox;
+pub mod terminal;
 pub mod token;
 
 use std::collections::{BTreeMap, HashMap};
@@ -263,8 +264,9 @@ pub async fn run(
                 (None, true) => Outcome::Passed,
                 (None, false) => Outcome::Failed,
             };
-            // A failure on a denial: say what to change, from the live policy.
+            // Denied where access was expected: say what to change, from the live policy.
             if report.outcome == Outcome::Failed
+                && probe.expects_access()
                 && let Ok(policy) = ctx.policy().await
             {
                 let pod = ran.pod.as_ref().map(|(p, mounted)| (p, *mounted));
@@ -830,7 +832,7 @@ async fn run_logs(
 ) -> Result<Ran, Error> {
     let want = &logs.expect.output;
     let done = |text: &str| want.failures("output", Some(text)).is_empty();
-    let timeout = pace.limit(logs.timeout, LOGS_TIMEOUT);
+    let timeout = pace.patience(logs.timeout, LOGS_TIMEOUT);
     let out = access.logs(&done, timeout).await?;
     let pod = access.pod();
     let (namespace, name) = (

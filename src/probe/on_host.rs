@@ -291,6 +291,24 @@ impl PodAccess for OnHost {
             ..out
         })
     }
+
+    async fn shell(&self) -> Result<i32, Error> {
+        let prompt = format!("{} (stand-in) $ ", self.name());
+        let status = self
+            .sandbox()
+            .command(&["sh".to_string()])?
+            .env("PS1", prompt)
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .status()
+            .await
+            .map_err(|e| Error::Host(format!("starting a shell in the pod's stand-in: {e}")))?;
+        use std::os::unix::process::ExitStatusExt;
+        Ok(status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    }
 }
 
 impl OnHost {

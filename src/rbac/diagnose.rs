@@ -309,12 +309,30 @@ pub fn diagnose(
         )
     });
     let Some(best) = candidates.first() else {
-        return Vec::new();
+        return vec![nothing_close(user, request)];
     };
     if best.distance() == 0 {
         return Vec::new();
     }
     explain(best, user, request, pod)
+}
+
+/// No binding comes near: nothing to correct, something to create.
+fn nothing_close(user: &User, request: &Request) -> Diagnosis {
+    let (kind, namespace) = match request.namespace() {
+        "" => ("ClusterRoleBinding", String::new()),
+        namespace => ("RoleBinding", format!(" in {namespace}")),
+    };
+    Diagnosis {
+        object: format!("no {kind}{namespace}"),
+        field: String::new(),
+        message: format!(
+            "nothing grants {} {}: no binding names it or an account like it. Create a Role with that rule and a {kind} naming it (`kubelab why` prints both)",
+            user.name,
+            super::request_text(request),
+        ),
+        patch: None,
+    }
 }
 
 fn automount(facts: &PodFacts, off: &AutomountOff) -> Diagnosis {
@@ -1027,14 +1045,22 @@ mod tests {
     }
 
     #[test]
-    fn nothing_to_say_when_nothing_comes_close() {
+    fn when_nothing_comes_close_it_says_nothing_grants_it_and_to_create_a_binding() {
         let p = policy(
             "team-a",
             rule(&["list"], &[""], &["pods"], &[]),
             (SubjectKind::ServiceAccount, "app", "team-a"),
         );
         let stranger = User::authenticated_as("alice", &[]);
-        assert!(diagnose(&p, &stranger, &list(PODS), None).is_empty());
+        let found = diagnose(&p, &stranger, &list(PODS), None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].object, "no RoleBinding in team-a");
+        assert!(
+            found[0].message.contains("nothing grants alice list pods"),
+            "{}",
+            found[0].message
+        );
+        assert_eq!(found[0].patch, None);
         // Allowed: nothing to fix.
         assert!(diagnose(&p, &app(), &list(PODS), None).is_empty());
     }

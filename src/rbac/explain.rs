@@ -38,6 +38,9 @@ pub struct Why {
     /// YAML of a Role and RoleBinding (or ClusterRole and ClusterRoleBinding) that
     /// would allow exactly this request.
     pub suggestion: Option<String>,
+    /// For a denial: the binding the person most likely meant, and what to change in it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnosis: Vec<super::Diagnosis>,
 }
 
 pub fn rule_text(rule: &Rule) -> String {
@@ -333,6 +336,7 @@ pub fn why(policy: &Policy, user: &User, request: &Request) -> Why {
             forbidden_message: None,
             nearest: Vec::new(),
             suggestion: None,
+            diagnosis: Vec::new(),
         };
     }
     let reason = decision.denial_reason();
@@ -353,6 +357,7 @@ pub fn why(policy: &Policy, user: &User, request: &Request) -> Why {
         forbidden_message: Some(message::forbidden(user, request, &reason)),
         nearest: nearest(policy, user, request),
         suggestion: Some(suggestion(user, request)),
+        diagnosis: super::diagnose(policy, user, request, None),
     }
 }
 

@@ -61,39 +61,90 @@ pub fn operation_line(prefix: &str, op: &OperationReport) -> String {
         op.ran,
         format_duration(Duration::from_millis(op.duration_ms))
     );
-    let detail = |line: &mut String, text: &str| {
-        for part in text.lines() {
-            line.push_str(&format!("\n{prefix}       {part}"));
-        }
-    };
-    if op.outcome == Outcome::Skipped {
-        if let Some(why) = &op.error {
-            detail(&mut line, why);
-        }
-        return line;
-    }
-    if !op.passed {
-        if !op.command.is_empty() {
-            detail(&mut line, &format!("$ {}", op.command));
-        }
-        for failure in &op.failures {
-            detail(&mut line, failure);
-        }
-        if let Some(error) = &op.error {
-            detail(&mut line, error);
-        }
-        if let Some(diff) = &op.observed.diff {
-            detail(&mut line, diff.trim_end());
-        }
-        if let Some(rbac) = &op.observed.rbac {
-            detail(&mut line, &format!("rbac: {}", rbac.summary));
-        }
-        let body: String = op.observed.body.chars().take(600).collect();
-        if !body.trim().is_empty() && op.observed.diff.is_none() {
-            detail(&mut line, &format!("got body: {}", body.trim()));
-        }
+    for detail in details(op) {
+        line.push_str(&format!("\n{prefix}       {detail}"));
     }
     line
+}
+
+/// What a student needs to see of an operation that did not pass: what was expected
+/// and seen, the API server's words for a rejection, and what to change.
+/// (The diagnoses are left to the caller: several operations often share one.)
+pub fn brief(op: &OperationReport) -> Vec<String> {
+    // A wrong status explains the wrong body: the body's misses would only repeat it.
+    let status_missed = op.failures.iter().any(|f| f.starts_with("status:"));
+    // The first line already says what an operation saw.
+    let seen = observed_summary(op);
+    let mut lines: Vec<String> = op
+        .failures
+        .iter()
+        .filter(|f| !(status_missed && f.starts_with("json.")) && **f != seen)
+        .cloned()
+        .collect();
+    lines.extend(op.error.iter().cloned());
+    let rejected = op.observed.status.is_some_and(|s| s >= 400);
+    let message_shown = lines.iter().any(|l| l.starts_with("message:"));
+    if let (true, false, Some(message)) = (rejected, message_shown, &op.observed.message) {
+        lines.push(format!("the API server said: {message}"));
+    }
+    lines
+}
+
+/// A diagnosis as two lines: what is wrong where, and the edit that fixes it.
+pub fn diagnosis_lines(diagnoses: &[crate::rbac::Diagnosis]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for diagnosis in diagnoses {
+        let place = if diagnosis.field.is_empty() {
+            diagnosis.object.clone()
+        } else {
+            format!("{} {}", diagnosis.object, diagnosis.field)
+        };
+        lines.push(format!("wrong: {place}: {}", diagnosis.message));
+        if let Some(patch) = &diagnosis.patch {
+            lines.push(format!("fix:   {patch}"));
+        }
+    }
+    lines
+}
+
+/// The lines under an operation that did not pass: the command, what was expected and
+/// seen, and for a denial what to change. A skipped one says why.
+pub fn details(op: &OperationReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut add = |text: &str| lines.extend(text.lines().map(str::to_string));
+    if op.outcome == Outcome::Skipped {
+        if let Some(why) = &op.error {
+            add(why);
+        }
+        return lines;
+    }
+    if op.passed {
+        return lines;
+    }
+    if !op.command.is_empty() {
+        add(&format!("$ {}", op.command));
+    }
+    for failure in &op.failures {
+        add(failure);
+    }
+    if let Some(error) = &op.error {
+        add(error);
+    }
+    if let Some(diff) = &op.observed.diff {
+        add(diff.trim_end());
+    }
+    let diagnosed = !op.observed.diagnosis.is_empty();
+    for line in diagnosis_lines(&op.observed.diagnosis) {
+        add(&line);
+    }
+    if let (Some(rbac), false) = (&op.observed.rbac, diagnosed) {
+        add(&format!("rbac: {}", rbac.summary));
+    }
+    let body: String = op.observed.body.chars().take(600).collect();
+    if !body.trim().is_empty() && op.observed.diff.is_none() && !diagnosed {
+        add(&format!("got body: {}", body.trim()));
+    }
+    lines
 }
 
 fn lab_verdict(lab: &LabReport) -> String {

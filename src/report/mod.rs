@@ -2,13 +2,15 @@
 //! the JUnit file and the explanations are all rendered from it.
 
 mod explain;
+mod grade;
 mod human;
 mod junit;
 
 use serde::{Deserialize, Serialize};
 
 pub use explain::render_explanation;
-pub use human::{operation_line, print_summary};
+pub use grade::{CheckGrade, Grade, grade};
+pub use human::{brief, details, diagnosis_lines, observed_summary, operation_line, print_summary};
 pub use junit::write_junit;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -561,6 +561,7 @@ fn read_manifest(lint: &mut Linter, field: &str, name: &str) -> Option<Manifest>
     }
     ok.then_some(Manifest {
         path,
+        text,
         documents,
         locations,
     })
@@ -675,10 +676,7 @@ fn check_assert(lint: &mut Linter, assert: &AssertOp, field: &str) {
             format!("{field}.absent"),
             "an absent object has no fields to match: use `matches` or `absent`",
         ),
-        (None, false) => lint.problem(
-            field,
-            "say what must hold: `matches` (a partial tree) or `absent: true`",
-        ),
+        // Neither: the object must exist.
         _ => {}
     }
     if assert.absent && !assert.capture.is_empty() {

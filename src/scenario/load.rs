@@ -17,6 +17,8 @@ pub const LAB_FILE: &str = "lab.yaml";
 pub struct Manifest {
     /// As messages name it.
     pub path: PathBuf,
+    /// The file as written (what `kubelab solution` shows).
+    pub text: String,
     pub documents: Vec<serde_json::Value>,
     pub locations: Vec<Locations>,
 }

@@ -2,6 +2,7 @@
 //! with exact error positions, validation, variables, the schema.
 
 mod forms;
+pub mod kubectl;
 mod lint;
 mod load;
 mod locate;

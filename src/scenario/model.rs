@@ -229,6 +229,9 @@ impl Action {
                 _ => "delete".into(),
             },
             Action::Assert(assert) if assert.absent => format!("no {} exists", assert.object),
+            Action::Assert(assert) if assert.matches.is_none() => {
+                format!("{} exists", assert.object)
+            }
             Action::Assert(assert) => format!("{} matches", assert.object),
             Action::Events(events) => format!("{} has a {} event", events.object, events.reason),
             Action::Wait(wait) => format!(
@@ -561,7 +564,8 @@ pub struct AssertOp {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
     /// A partial YAML tree the object must contain; leaves may be matchers
-    /// ({contains: x}, {absent: true}, ...). Arrays match element by element.
+    /// ({contains: x}, {absent: true}, ...). Arrays match element by element. Without
+    /// `matches` or `absent`, the object must exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matches: Option<serde_json::Value>,
     /// The object (or every object the selector chooses) must not exist.

@@ -42,6 +42,19 @@ impl Probe {
         !matches!(self, Probe::CanI(_))
     }
 
+    /// Whether it expects to be let in: a denial is then what is wrong (and worth a
+    /// diagnosis), not what the lab shows.
+    pub fn expects_access(&self) -> bool {
+        match self {
+            Probe::Http(p) => p.expect.status.is_none_or(|s| s < 400),
+            Probe::Kubectl(p) => p.expect.exit_code.is_none_or(|c| c == 0),
+            Probe::Exec(p) => p.expect.exit_code.is_none_or(|c| c == 0),
+            Probe::CanI(p) => p.expect.allowed,
+            Probe::Logs(_) => true,
+            Probe::File(_) => false,
+        }
+    }
+
     /// The fields its `expect` may have.
     pub fn expect_fields(&self) -> &'static [&'static str] {
         match self {

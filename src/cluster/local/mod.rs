@@ -800,6 +800,7 @@ impl super::Provider for Local {
             client,
             config,
             provider: "local",
+            name: self.name.clone(),
             server: record.server.clone(),
             apiserver,
             kubectl: Some(record.kubectl.clone()),

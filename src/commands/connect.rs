@@ -1,0 +1,97 @@
+//! From a command's cluster flags to a connected cluster and the target labs run on:
+//! one place for what every command that talks to a cluster does first.
+
+use std::sync::Arc;
+
+use crate::AppError;
+use crate::cli::{ClusterArgs, Consent, ExecMode, Provider};
+use crate::cluster::{self, Choice, Connection, existing, local};
+use crate::engine::{self, Target};
+use crate::probe::{Execution, host::HostTools};
+
+/// The cluster the flags (and KUBECONFIG) mean.
+pub fn choice(args: &ClusterArgs, consent: Option<Consent>) -> Result<Choice, AppError> {
+    let named_cluster = args.kubeconfig.is_some() || args.context.is_some();
+    if named_cluster && matches!(args.provider, Provider::Local | Provider::Kind) {
+        return Err(AppError::Usage(
+            "--kubeconfig and --context are for --provider kubeconfig (or leave --provider out: they imply it)".into(),
+        ));
+    }
+    Ok(Choice {
+        kind: args.provider,
+        name: args.name.clone(),
+        named: false,
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        yes: consent.is_some_and(|c| c.yes),
+        kubeconfig_env: true,
+    })
+}
+
+/// Whether the flags or KUBECONFIG name a cluster (else a command may use the one a
+/// lab was started on).
+pub fn names_a_cluster(args: &ClusterArgs) -> bool {
+    args.provider != Provider::Auto
+        || args.kubeconfig.is_some()
+        || args.context.is_some()
+        || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+}
+
+/// The target labs run on: the connection, where probes run, the server's version.
+pub async fn target(connection: &Connection, mode: ExecMode) -> Result<Target, AppError> {
+    let execution = execution(mode, connection).await?;
+    let version = connection
+        .client
+        .apiserver_version()
+        .await
+        .map(|v| v.git_version)
+        .map_err(|source| cluster::Error::Kube {
+            context: format!("reading /version of {}", connection.server),
+            source,
+        })?;
+    Ok(Target {
+        client: connection.client.clone(),
+        config: connection.config.clone(),
+        execution,
+        provider: connection.provider.to_string(),
+        server: connection.server.clone(),
+        kubernetes_version: version,
+        resources: Arc::new(engine::resources::Resources::new(connection.client.clone())),
+    })
+}
+
+/// In pods where a node runs them; otherwise (or when asked) on the host for them.
+async fn execution(mode: ExecMode, connection: &Connection) -> Result<Execution, AppError> {
+    let has_node = existing::has_ready_node(&connection.client, &connection.server).await?;
+    match (mode, has_node) {
+        (ExecMode::Pod, false) => Err(AppError::Environment(format!(
+            "--exec pod: no node of {} is Ready, so lab pods cannot run; use --exec host (or auto)",
+            connection.server
+        ))),
+        (ExecMode::Pod, true) | (ExecMode::Auto, true) => Ok(Execution::InPod),
+        (ExecMode::Host, _) | (ExecMode::Auto, false) => {
+            let curl = crate::system::on_path("curl").ok_or_else(|| {
+                AppError::Environment(
+                    "curl is not installed: the probes run the real curl (apt-get install curl)"
+                        .into(),
+                )
+            })?;
+            let kubectl = connection
+                .kubectl
+                .clone()
+                .or_else(|| Some(local::cache_bin_dir().join("kubectl")).filter(|p| p.is_file()))
+                .or_else(|| crate::system::on_path("kubectl"))
+                .ok_or_else(|| {
+                    AppError::Environment(
+                        "kubectl is not installed: kubectl probes on the host run the real kubectl"
+                            .into(),
+                    )
+                })?;
+            Ok(Execution::Host(HostTools {
+                apiserver: connection.apiserver.clone(),
+                kubectl,
+                curl,
+            }))
+        }
+    }
+}

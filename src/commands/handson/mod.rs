@@ -1,0 +1,282 @@
+//! Hands-on mode: the student does the lab. kubelab sets up its starting state
+//! (`start`), grades the cluster as it is (`check`), gives hints one at a time
+//! (`hint`), shows or applies the solution (`solution`), starts over (`reset`), opens a
+//! shell in the lab's pod (`shell`) and keeps progress (`progress`).
+
+mod check;
+mod hint;
+mod progress;
+mod reset;
+mod shell;
+mod solution;
+mod start;
+mod task;
+
+pub use check::check;
+pub use hint::hint;
+pub use progress::show as progress;
+pub use reset::reset;
+pub use shell::shell;
+pub use solution::solution;
+pub use start::start;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+
+use super::connect;
+use crate::AppError;
+use crate::cli::{ClusterArgs, ExecMode};
+use crate::cluster::{self, Connection};
+use crate::engine::{self, Finished, Keep, Pace, Settings, Target};
+use crate::images::ImageMap;
+use crate::progress::{LabProgress, Progress};
+use crate::report::LabReport;
+use crate::scenario::{self, LoadedLab, Part};
+use crate::ui::Ui;
+
+/// A started lab: its progress and its files.
+pub struct Session {
+    pub progress: Progress,
+    pub key: String,
+    pub loaded: LoadedLab,
+}
+
+impl Session {
+    /// The lab `wanted` names among those started, else the one started last.
+    pub fn open(wanted: Option<&str>) -> Result<Session, AppError> {
+        let progress = Progress::load().map_err(|e| AppError::Environment(e.to_string()))?;
+        let key = match wanted {
+            Some(wanted) => find(&progress, wanted)?,
+            None => progress.current.clone().ok_or_else(|| {
+                AppError::Usage(
+                    "no lab is started: `kubelab start 02` starts lab 02 (`kubelab list` shows the labs)"
+                        .into(),
+                )
+            })?,
+        };
+        let entry = progress.labs.get(&key).ok_or_else(|| {
+            AppError::Environment(format!(
+                "the progress file names lab {key} as current but has no record of it: `kubelab start` it again"
+            ))
+        })?;
+        let loaded = load(entry)?;
+        Ok(Session {
+            progress,
+            key,
+            loaded,
+        })
+    }
+
+    pub fn entry(&self) -> &LabProgress {
+        &self.progress.labs[&self.key]
+    }
+
+    pub fn entry_mut(&mut self) -> &mut LabProgress {
+        self.progress
+            .labs
+            .get_mut(&self.key)
+            .expect("the session's lab")
+    }
+
+    pub fn save(&self) -> Result<(), AppError> {
+        self.progress
+            .save()
+            .map_err(|e| AppError::Environment(e.to_string()))
+    }
+
+    /// The lab's id, as the student typed it into commands.
+    pub fn id(&self) -> &str {
+        &self.loaded.lab.id
+    }
+
+    /// The cluster the lab was started on (or the one the flags name, if it is the
+    /// same), checked to be that very cluster still.
+    pub async fn connect(&self, args: &ClusterArgs) -> Result<Connection, AppError> {
+        let recorded = &self.entry().cluster;
+        let (connection, named) = if connect::names_a_cluster(args) {
+            let choice = connect::choice(args, None)?;
+            let connection = cluster::existing_provider(&choice).await.connect().await?;
+            (connection, true)
+        } else {
+            let provider = cluster::existing_provider(&recorded.choice()).await;
+            let connection = provider.connect().await.map_err(|e| {
+                AppError::Environment(format!(
+                    "lab {} was started on {}, which cannot be reached ({}): `kubelab start {}` starts a cluster and sets the lab up again",
+                    self.id(),
+                    recorded.describe(),
+                    crate::report::error_chain(&e),
+                    self.id()
+                ))
+            })?;
+            (connection, false)
+        };
+        if connection.server != recorded.server {
+            return Err(AppError::Usage(format!(
+                "lab {} was started on {}, but {} name the cluster at {}: use the lab's cluster (unset KUBECONFIG, or leave out --kubeconfig, --context and --provider), or start the lab there: `kubelab start {}`",
+                self.id(),
+                recorded.describe(),
+                if named {
+                    "the flags or KUBECONFIG"
+                } else {
+                    "the record"
+                },
+                connection.server,
+                self.id()
+            )));
+        }
+        if cluster_uid(&connection).await? != recorded.uid {
+            return Err(AppError::Usage(format!(
+                "the cluster at {} was made again since lab {} was started, so the lab's starting state is gone: `kubelab start {}` sets it up again",
+                connection.server,
+                self.id(),
+                self.id()
+            )));
+        }
+        Ok(connection)
+    }
+
+    /// Runs `part` of the lab on `target` with the lab's run id.
+    pub async fn run(
+        &self,
+        target: &Target,
+        part: Part,
+        keep: Keep,
+        ui: &Ui,
+    ) -> Result<LabReport, AppError> {
+        let entry = self.entry();
+        run_part(
+            target,
+            &self.loaded,
+            part,
+            keep,
+            ImageMap(entry.images.clone()),
+            &entry.run_id,
+            // A solution replaces what the student made since the start.
+            (part == Part::Solution).then_some(entry.started_at),
+            ui,
+        )
+        .await
+    }
+}
+
+/// The started lab a name means: its key ("seed/02"), id or folder name; the current
+/// lab first when several match.
+fn find(progress: &Progress, wanted: &str) -> Result<String, AppError> {
+    let matches: Vec<&String> = progress
+        .labs
+        .iter()
+        .filter(|(key, lab)| {
+            *key == wanted
+                || lab.id == wanted
+                || lab.folder == wanted
+                || lab.folder.starts_with(&format!("{wanted}-"))
+        })
+        .map(|(key, _)| key)
+        .collect();
+    if let Some(current) = progress.current.as_ref().filter(|c| matches.contains(c)) {
+        return Ok(current.clone());
+    }
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(AppError::Usage(format!(
+            "lab {wanted} is not started: `kubelab start {wanted}` sets it up{}",
+            if progress.labs.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (started: {})",
+                    progress.labs.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }
+        ))),
+        many => Err(AppError::Usage(format!(
+            "lab {wanted} was started from several places ({}): name one of them",
+            many.iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The lab's files, from its built-in suite or its folder.
+fn load(entry: &LabProgress) -> Result<LoadedLab, AppError> {
+    let (labs, from) = match (&entry.suite, &entry.dir) {
+        (Some(suite), _) => (
+            scenario::load_suite(suite)?,
+            format!("the built-in suite '{suite}'"),
+        ),
+        (None, Some(dir)) => (scenario::load_dir(dir)?, dir.display().to_string()),
+        (None, None) => {
+            return Err(AppError::Environment(format!(
+                "the progress of lab {} says neither its suite nor its folder: `kubelab start` it again",
+                entry.id
+            )));
+        }
+    };
+    let mut chosen = scenario::select(labs, std::slice::from_ref(&entry.folder), &from)?;
+    Ok(chosen.remove(0))
+}
+
+/// The uid of kube-system: which cluster this is, beyond its address.
+async fn cluster_uid(connection: &Connection) -> Result<String, AppError> {
+    let namespaces: Api<Namespace> = Api::all(connection.client.clone());
+    let namespace = namespaces
+        .get("kube-system")
+        .await
+        .map_err(|source| cluster::Error::Kube {
+            context: format!("reading namespace kube-system of {}", connection.server),
+            source,
+        })?;
+    Ok(namespace.metadata.uid.unwrap_or_default())
+}
+
+/// The target for a lab command (probes in pods when a node runs them).
+async fn target(connection: &Connection, exec: ExecMode) -> Result<Target, AppError> {
+    connect::target(connection, exec).await
+}
+
+/// Runs one part of one lab: its start, its solution or its checks.
+async fn run_part(
+    target: &Target,
+    loaded: &LoadedLab,
+    part: Part,
+    keep: Keep,
+    images: ImageMap,
+    run_id: &str,
+    adopt_since: Option<u64>,
+    ui: &Ui,
+) -> Result<LabReport, AppError> {
+    let settings = Settings {
+        jobs: 1,
+        keep,
+        explain: false,
+        images,
+        part,
+        adopt_since,
+        pace: if part == Part::Checks {
+            Pace::Check
+        } else {
+            Pace::Run
+        },
+    };
+    match engine::run_labs(target, vec![loaded.clone()], &settings, run_id, ui).await {
+        Finished::Completed(report) => Ok(report
+            .labs
+            .into_iter()
+            .next()
+            .expect("one lab ran, one report")),
+        Finished::Interrupted => Err(AppError::Cluster(cluster::Error::Interrupted)),
+    }
+}
+
+/// Whether a hands-on command can work on this lab.
+fn hands_on(loaded: &LoadedLab) -> Result<(), AppError> {
+    if loaded.lab.is_hands_on() {
+        return Ok(());
+    }
+    Err(AppError::Usage(format!(
+        "lab {} runs by itself, it has no task for you: `kubelab run {}` runs it (hands-on labs have a task; `kubelab list` marks them)",
+        loaded.lab.id, loaded.lab.id
+    )))
+}
