@@ -671,13 +671,12 @@ fn check_assert(lint: &mut Linter, assert: &AssertOp, field: &str) {
             "a selector chooses among objects of a TYPE: write `object: TYPE` without a name",
         );
     }
-    match (&assert.matches, assert.absent) {
-        (Some(_), true) => lint.problem(
+    // With neither `matches` nor `absent`, the object must exist.
+    if assert.matches.is_some() && assert.absent {
+        lint.problem(
             format!("{field}.absent"),
             "an absent object has no fields to match: use `matches` or `absent`",
-        ),
-        // Neither: the object must exist.
-        _ => {}
+        );
     }
     if assert.absent && !assert.capture.is_empty() {
         lint.problem(

@@ -144,18 +144,14 @@ impl Session {
         ui: &Ui,
     ) -> Result<LabReport, AppError> {
         let entry = self.entry();
-        run_part(
-            target,
-            &self.loaded,
+        let settings = settings(
             part,
             keep,
             ImageMap(entry.images.clone()),
-            &entry.run_id,
             // A solution replaces what the student made since the start.
             (part == Part::Solution).then_some(entry.started_at),
-            ui,
-        )
-        .await
+        );
+        run_part(target, &self.loaded, &settings, &entry.run_id, ui).await
     }
 }
 
@@ -236,18 +232,10 @@ async fn target(connection: &Connection, exec: ExecMode) -> Result<Target, AppEr
     connect::target(connection, exec).await
 }
 
-/// Runs one part of one lab: its start, its solution or its checks.
-async fn run_part(
-    target: &Target,
-    loaded: &LoadedLab,
-    part: Part,
-    keep: Keep,
-    images: ImageMap,
-    run_id: &str,
-    adopt_since: Option<u64>,
-    ui: &Ui,
-) -> Result<LabReport, AppError> {
-    let settings = Settings {
+/// How one part of a hands-on lab runs: checks look at the cluster as it is; a
+/// solution replaces what the student made since `adopt_since`.
+fn settings(part: Part, keep: Keep, images: ImageMap, adopt_since: Option<u64>) -> Settings {
+    Settings {
         jobs: 1,
         keep,
         explain: false,
@@ -259,8 +247,18 @@ async fn run_part(
         } else {
             Pace::Run
         },
-    };
-    match engine::run_labs(target, vec![loaded.clone()], &settings, run_id, ui).await {
+    }
+}
+
+/// Runs one part of one lab: its start, its solution or its checks.
+async fn run_part(
+    target: &Target,
+    loaded: &LoadedLab,
+    settings: &Settings,
+    run_id: &str,
+    ui: &Ui,
+) -> Result<LabReport, AppError> {
+    match engine::run_labs(target, vec![loaded.clone()], settings, run_id, ui).await {
         Finished::Completed(report) => Ok(report
             .labs
             .into_iter()

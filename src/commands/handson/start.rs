@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::super::{connect, image_map, labs::lab_images, labs_of};
-use super::{cluster_uid, hands_on, run_part, target, task};
+use super::{cluster_uid, hands_on, run_part, settings, target, task};
 use crate::AppError;
 use crate::cli::{ExecMode, StartArgs};
 use crate::cluster::{self, Ensured, UpOptions};
@@ -72,17 +72,8 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         }
         previous => {
             let run_id = engine::new_run_id();
-            let report = run_part(
-                &target,
-                &loaded,
-                Part::Start,
-                Keep::WhenPassed,
-                images.clone(),
-                &run_id,
-                None,
-                ui,
-            )
-            .await?;
+            let settings = settings(Part::Start, Keep::WhenPassed, images.clone(), None);
+            let report = run_part(&target, &loaded, &settings, &run_id, ui).await?;
             if report.outcome != Outcome::Passed {
                 let why = report
                     .error
