@@ -197,3 +197,103 @@ fn kubeconfig_flags_belong_to_the_kubeconfig_provider() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(stderr(&out).contains("nothing to start"), "{}", text(&out));
 }
+
+/// kubectl's rule for every command that talks to a cluster: --kubeconfig and
+/// --context, else KUBECONFIG, else kubelab's own cluster. Two clusters run; the
+/// environment's own local cluster is not the one KUBECONFIG names.
+#[test]
+fn why_and_check_ask_the_cluster_kubeconfig_names_not_the_running_local_one() {
+    let here = Lab::new();
+    let local = here.up(&[]);
+    let there = Lab::new();
+    let elsewhere = there.up(&[]);
+    // Only the cluster KUBECONFIG names lets the ServiceAccount list pods.
+    elsewhere.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "can-view",
+        "--clusterrole=view",
+        "--serviceaccount=default:default",
+    ]);
+    let why = |env_kubeconfig: Option<&std::path::Path>, extra: &[&str]| {
+        let mut command = here.kubelab();
+        command
+            .env_remove("KUBELAB_PROVIDER")
+            .env_remove("KUBECONFIG");
+        if let Some(path) = env_kubeconfig {
+            command.env("KUBECONFIG", path);
+        }
+        command
+            .args([
+                "why",
+                "--as",
+                "system:serviceaccount:default:default",
+                "GET",
+                "/api/v1/namespaces/default/pods",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // KUBECONFIG names the other cluster: asked there, allowed.
+    let out = why(Some(&elsewhere.kubeconfig), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let server = elsewhere.status()["server"].as_str().unwrap().to_string();
+    assert!(stderr(&out).contains(&server), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("RoleBinding default/can-view"),
+        "{}",
+        text(&out)
+    );
+    // --kubeconfig beats KUBECONFIG, as with kubectl.
+    let out = why(
+        Some(&elsewhere.kubeconfig),
+        &["--kubeconfig", local.kubeconfig.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // Nothing named: this environment's own local cluster, where it is denied.
+    let out = why(None, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let own = local.status()["server"].as_str().unwrap().to_string();
+    assert!(stderr(&out).contains(&own), "{}", text(&out));
+    // KUBECONFIG at this environment's own local kubeconfig: that local cluster.
+    let out = why(Some(&local.kubeconfig), &[]);
+    assert!(
+        stderr(&out).contains(&format!("the local cluster at {own}")),
+        "{}",
+        text(&out)
+    );
+
+    // A lab started on the local cluster is checked there; KUBECONFIG pointing at
+    // another cluster is refused by name, not silently used.
+    let out = here.run(&["start", "03"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = here
+        .kubelab()
+        .env_remove("KUBELAB_PROVIDER")
+        .env("KUBECONFIG", &elsewhere.kubeconfig)
+        .args(["check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "lab 03 was started on the local cluster 'kubelab' ({own}), but the flags or KUBECONFIG name the cluster at {server}"
+        )),
+        "{}",
+        text(&out)
+    );
+    let out = here
+        .kubelab()
+        .env_remove("KUBELAB_PROVIDER")
+        .env("KUBECONFIG", &local.kubeconfig)
+        .args(["check"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the lab's own cluster: {}",
+        text(&out)
+    );
+}

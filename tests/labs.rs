@@ -114,16 +114,17 @@ fn all_five_labs_pass_on_the_local_control_plane_and_leave_nothing_behind() {
         );
     }
     let probes: Vec<_> = report.checks().collect();
-    assert_eq!(probes.len(), 32);
+    assert_eq!(probes.len(), 36);
     assert!(
         probes
             .iter()
             .all(|p| p.ran.starts_with("on host for pod ") || p.ran.starts_with("as kubelab"))
     );
     // Facts the cluster produced, not kubelab: lab 01's Forbidden message.
-    let forbidden = report.labs[0].steps[0]
-        .operations
+    let forbidden = report.labs[0]
+        .steps
         .iter()
+        .flat_map(|s| &s.operations)
         .find(|op| op.id == "list_pods")
         .unwrap();
     assert_eq!(forbidden.observed.status, Some(403));
@@ -159,7 +160,7 @@ fn all_five_labs_pass_on_the_local_control_plane_and_leave_nothing_behind() {
     // The JUnit file: one testsuite per lab, one testcase per probe, no failures.
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(count(&xml, "testsuite"), 5);
-    assert_eq!(count(&xml, "testcase"), 32);
+    assert_eq!(count(&xml, "testcase"), 36);
     assert_eq!(count(&xml, "failure"), 0);
 
     // No token the apiserver issued appears anywhere kubelab wrote.

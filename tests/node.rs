@@ -174,14 +174,21 @@ fn a_real_node_runs_the_lab_pods_and_down_leaves_nothing() {
             .count()
             >= 20
     );
-    // Lab 04's log probe read the real container's log.
-    let logs = report.labs[3].steps[0]
-        .operations
+    // Lab 04's log probe read the real container's log: after the solution and the
+    // restart, `kubectl get pods` in the container listed the Deployment's pods.
+    let logs = report.labs[3]
+        .steps
         .iter()
+        .flat_map(|s| &s.operations)
         .find(|op| op.id == "logs")
         .unwrap();
     assert!(
-        logs.observed.body.contains("Error from server (Forbidden)"),
+        logs.ran.starts_with("in pod project-swan/pod-lister-"),
+        "{}",
+        logs.ran
+    );
+    assert!(
+        logs.observed.body.contains("pod-lister-"),
         "{}",
         logs.observed.body
     );

@@ -19,6 +19,8 @@ pub struct InPod {
     client: kube::Client,
     pod: Pod,
     container: Option<String>,
+    /// How long to wait for the container to run (a check waits briefly).
+    container_timeout: Duration,
 }
 
 impl InPod {
@@ -27,6 +29,7 @@ impl InPod {
         client: kube::Client,
         pod: Pod,
         container: Option<String>,
+        pace: crate::engine::Pace,
     ) -> Result<Self, Error> {
         let container =
             container.or_else(|| super::access::container_of(&pod, None).map(|c| c.name.clone()));
@@ -34,6 +37,7 @@ impl InPod {
             client,
             pod,
             container,
+            container_timeout: pace.limit(None, CONTAINER_TIMEOUT),
         };
         Ok(access)
     }
@@ -63,7 +67,7 @@ impl InPod {
         match crate::engine::wait::object_until(
             pods.clone(),
             self.name(),
-            CONTAINER_TIMEOUT,
+            self.container_timeout,
             running,
         )
         .await
@@ -75,9 +79,10 @@ impl InPod {
                     _ => "gone".into(),
                 };
                 Err(Error::Pod(format!(
-                    "container {container} of pod {}/{} is not running after {CONTAINER_TIMEOUT:?}: {state}",
+                    "container {container} of pod {}/{} is not running after {}: {state}",
                     self.namespace(),
-                    self.name()
+                    self.name(),
+                    crate::ui::format_duration(self.container_timeout)
                 )))
             }
         }

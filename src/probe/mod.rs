@@ -169,7 +169,7 @@ impl ProbeContext {
                 Arc::new(on_host::OnHost::new(&self.client, tools.clone(), pod, container).await?)
             }
             Execution::InPod => {
-                Arc::new(in_pod::InPod::new(self.client.clone(), pod, container).await?)
+                Arc::new(in_pod::InPod::new(self.client.clone(), pod, container, self.pace).await?)
             }
         };
         self.access.lock().await.insert(key, made.clone());

@@ -3,6 +3,8 @@
 //! pass or fail.
 #![allow(dead_code)] // each test crate uses a different part of this module
 
+pub mod terminal;
+
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

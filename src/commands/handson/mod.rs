@@ -268,6 +268,16 @@ async fn run_part(
     }
 }
 
+/// What a part of the lab did, in one line: "applied Pod default/mydemo, ...".
+fn actions(report: &LabReport) -> String {
+    let actions: Vec<String> = report.steps.iter().flat_map(|s| s.actions()).collect();
+    if actions.is_empty() {
+        "nothing to set up".into()
+    } else {
+        actions.join(", ")
+    }
+}
+
 /// Whether a hands-on command can work on this lab.
 fn hands_on(loaded: &LoadedLab) -> Result<(), AppError> {
     if loaded.lab.is_hands_on() {

@@ -49,10 +49,17 @@ pub async fn reset(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         entry.run_id = engine::new_run_id();
         entry.started_at = now;
     }
+    let step = ui.step(format!("setting up lab {} again", session.id()));
     let report = session
-        .run(&target, Part::Start, Keep::WhenPassed, ui)
+        .run(&target, Part::Start, Keep::WhenPassed, &Ui::new(true))
         .await?;
-    if report.outcome != Outcome::Passed {
+    if report.outcome == Outcome::Passed {
+        step.done(format!(
+            "lab {} set up: {}",
+            session.id(),
+            super::actions(&report)
+        ));
+    } else {
         return Err(AppError::Environment(format!(
             "lab {} could not be set up again on {} (what it had made is removed): {}",
             session.id(),

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::super::{connect, image_map, labs::lab_images, labs_of};
-use super::{cluster_uid, hands_on, run_part, settings, target, task};
+use super::{actions, cluster_uid, hands_on, run_part, settings, target, task};
 use crate::AppError;
 use crate::cli::{ExecMode, StartArgs};
 use crate::cluster::{self, Ensured, UpOptions};
@@ -73,7 +73,16 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         previous => {
             let run_id = engine::new_run_id();
             let settings = settings(Part::Start, Keep::WhenPassed, images.clone(), None);
-            let report = run_part(&target, &loaded, &settings, &run_id, ui).await?;
+            let step = ui.step(format!("setting up lab {}", loaded.lab.id));
+            // One line for the setup: its operations are not the student's business.
+            let report = run_part(&target, &loaded, &settings, &run_id, &Ui::new(true)).await?;
+            if report.outcome == Outcome::Passed {
+                step.done(format!(
+                    "lab {} set up: {}",
+                    loaded.lab.id,
+                    actions(&report)
+                ));
+            }
             if report.outcome != Outcome::Passed {
                 let why = report
                     .error
