@@ -193,6 +193,16 @@ impl Progress {
         std::fs::rename(&partial, &path).map_err(io)
     }
 
+    /// The run ids of the labs started on the cluster at `server` (but `except`), with
+    /// their keys: their objects are the students' work.
+    pub fn runs_on(&self, server: &str, except: Option<&str>) -> BTreeMap<String, String> {
+        self.labs
+            .iter()
+            .filter(|(key, lab)| lab.cluster.server == server && Some(key.as_str()) != except)
+            .map(|(key, lab)| (lab.run_id.clone(), key.clone()))
+            .collect()
+    }
+
     /// The key a lab is known by: `seed/02`, or `<folder>#<id>` for labs on disk.
     pub fn key(suite: Option<&str>, dir: Option<&std::path::Path>, id: &str) -> String {
         match (suite, dir) {

@@ -51,6 +51,63 @@ const LABS: &[AtStart] = &[
         diagnosis: None,
         saw: "spec.automountServiceAccountToken: expected false",
     },
+    AtStart {
+        lab: "06",
+        check: "works",
+        diagnosis: Some((
+            "RoleBinding shop/inventory-reads-pods",
+            "subjects[0].namespace",
+        )),
+        saw: "status: expected 200, got 403",
+    },
+    AtStart {
+        lab: "07",
+        check: "works",
+        diagnosis: Some((
+            "RoleBinding vault-sync/syncer-reads-secrets",
+            "roleRef.kind",
+        )),
+        saw: "status: expected 200, got 403",
+    },
+    AtStart {
+        lab: "08",
+        check: "works",
+        diagnosis: Some(("Role feature-flags/configmap-reader", "rules[0].verbs")),
+        saw: "status: expected 200, got 403",
+    },
+    AtStart {
+        lab: "09",
+        check: "works",
+        diagnosis: Some(("Role release-board/deployment-viewer", "rules[0].apiGroups")),
+        saw: "status: expected 200, got 403",
+    },
+    AtStart {
+        lab: "10",
+        check: "works",
+        diagnosis: Some((
+            "RoleBinding ci/build-runner-watches-pods",
+            "subjects[0].kind",
+        )),
+        saw: "status: expected 200, got 403",
+    },
+    AtStart {
+        lab: "11",
+        check: "works",
+        diagnosis: Some((
+            "Deployment reports/reporter",
+            "spec.template.spec.serviceAccountName",
+        )),
+        saw: "status: expected 200, got 403",
+    },
+    AtStart {
+        lab: "12",
+        check: "works",
+        diagnosis: Some((
+            "ServiceAccount monitoring/metrics",
+            "automountServiceAccountToken",
+        )),
+        saw: "status: expected 200, got 403",
+    },
 ];
 
 fn check(lab: &Lab, expect: i32) -> Grade {
@@ -140,6 +197,52 @@ fn every_hands_on_lab_fails_with_its_diagnosis_then_passes_with_the_solution_and
     assert_eq!(
         progress["current"],
         format!("seed/{}", LABS.last().unwrap().lab)
+    );
+
+    // A run of a lab in progress leaves the student's lab alone, and says whose it is.
+    let out = lab.run(&["run", "11"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        support::stderr(&out)
+            .contains("belongs to hands-on lab seed/11, which is in progress on this cluster"),
+        "{}",
+        text(&out)
+    );
+    let namespace = cluster.kubectl_json(&["get", "namespace", "reports"]);
+    assert!(
+        namespace["metadata"]["deletionTimestamp"].is_null(),
+        "{namespace:#}"
+    );
+    // Lab 12, half fixed: the ServiceAccount allows the token now, but the pod was made
+    // without one; the pod is what is wrong (not "grant system:anonymous").
+    cluster.kubectl_ok(&[
+        "-n",
+        "monitoring",
+        "patch",
+        "serviceaccount",
+        "metrics",
+        "-p",
+        r#"{"automountServiceAccountToken":true}"#,
+    ]);
+    let grade = check(&lab, 1);
+    assert_eq!(grade.lab, "12", "the current lab is still there to check");
+    let diagnoses: Vec<_> = grade
+        .checks
+        .iter()
+        .flat_map(|c| &c.problems)
+        .flat_map(|p| &p.observed.diagnosis)
+        .collect();
+    assert!(
+        diagnoses
+            .iter()
+            .any(|d| d.object == "Pod monitoring/metrics" && d.field == "spec.volumes"),
+        "{diagnoses:#?}"
+    );
+    assert!(
+        !diagnoses
+            .iter()
+            .any(|d| d.message.contains("nothing grants")),
+        "{diagnoses:#?}"
     );
     // The file is private.
     use std::os::unix::fs::PermissionsExt;

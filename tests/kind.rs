@@ -496,3 +496,71 @@ fn the_example_workflow_runs_the_labs_on_kind_and_publishes_junit() {
         assert!(stdout(&help).contains(flag), "{flag}");
     }
 }
+
+/// Hands-on mode on the kind provider: the stand-in kind "creates" the cluster, and
+/// the kubeconfig's `kind-kubelab` context reaches a real API server (a local control
+/// plane), so start, check, solution and reset run the kind provider's own code from
+/// choosing the cluster to connecting through the context, against real Kubernetes.
+#[test]
+fn hands_on_commands_use_the_kind_cluster_through_its_context() {
+    let lab = Lab::new();
+    let local = lab.up(&[]);
+    let kubeconfig = lab.state_root.path().join("kind.kubeconfig");
+    let text_of = std::fs::read_to_string(&local.kubeconfig)
+        .unwrap()
+        .replace("local-kubelab", "kind-kubelab");
+    std::fs::write(&kubeconfig, text_of).unwrap();
+    let stand_ins = StandIns::new("docker", true, &[CURL], &[]);
+    let kubelab = |args: &[&str]| {
+        stand_ins
+            .kubelab(&lab)
+            .env_remove("KUBELAB_PROVIDER")
+            .env("KUBECONFIG", &kubeconfig)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = kubelab(&["start", "03", "--provider", "kind"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stand_ins
+            .log()
+            .iter()
+            .any(|l| l.starts_with("kind create cluster --name kubelab")),
+        "{:?}",
+        stand_ins.log()
+    );
+    let shown = stdout(&out);
+    assert!(
+        shown.contains(&format!("export KUBECONFIG={}", kubeconfig.display())),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("kubectl config use-context kind-kubelab"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Your cluster: the kind cluster 'kubelab'"),
+        "{shown}"
+    );
+    // Later commands name no provider: KUBECONFIG's current context is the kind
+    // cluster kubelab made, and the lab's record agrees.
+    let out = kubelab(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("wrong: no RoleBinding in project-swan"),
+        "{}",
+        text(&out)
+    );
+    let out = kubelab(&["solution", "--apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = kubelab(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = kubelab(&["reset"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = kubelab(&["progress", "-o", "json"]);
+    let progress: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cluster = &progress["labs"]["seed/03"]["cluster"];
+    assert_eq!(cluster["provider"], "kind", "{progress:#}");
+    assert_eq!(cluster["name"], "kubelab", "{progress:#}");
+}

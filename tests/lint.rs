@@ -20,7 +20,7 @@ fn the_built_in_labs_pass_lint() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    assert!(stdout(&out).starts_with("5 labs,"), "{}", text(&out));
+    assert!(stdout(&out).starts_with("12 labs,"), "{}", text(&out));
 }
 
 /// Each folder under tests/fixtures/malformed is a broken lab; its expected.txt holds
@@ -128,13 +128,13 @@ fn every_built_in_lab_points_editors_at_the_schema() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 21, "5 seed and 16 conformance labs");
+    assert_eq!(checked, 28, "12 seed and 16 conformance labs");
 }
 
 #[test]
 fn both_built_in_suites_pass_lint_from_any_directory() {
     let anywhere = tempfile::tempdir().unwrap();
-    for (suite, labs) in [("seed", 5), ("conformance", 16)] {
+    for (suite, labs) in [("seed", 12), ("conformance", 16)] {
         let out = Lab::new()
             .kubelab()
             .current_dir(anywhere.path())
@@ -162,7 +162,17 @@ fn show_prints_the_in_pod_commands_without_a_cluster() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let shown = stdout(&out);
-    assert!(shown.contains("step 1 [setup]"), "{shown}");
+    assert!(shown.contains("step 1 [start]: set up the task"), "{shown}");
+    assert!(
+        shown.contains("step 2 [solution]: apply the solution"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "check [reads_pods]: mydemo may list pods in default and read its own pod (2 points)"
+        ),
+        "{shown}"
+    );
     assert!(shown.contains("  wait for pod/mydemo (ready)"), "{shown}");
     assert!(
         shown.contains("$ curl -sS --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt -H \"Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)\" \"https://kubernetes.default.svc/api/v1/namespaces/default/pods/$(hostname)\""),

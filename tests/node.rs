@@ -154,11 +154,11 @@ fn a_real_node_runs_the_lab_pods_and_down_leaves_nothing() {
         "hello from the pod"
     );
 
-    // The five labs, unchanged, with every pod probe inside its pod.
+    // The default suite's labs, unchanged, with every pod probe inside its pod.
     let out = lab.run(&["run", "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report: RunReport = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report.labs.len(), 5);
+    assert_eq!(report.labs.len(), 12);
     let probes: Vec<_> = report.checks().collect();
     assert!(
         probes

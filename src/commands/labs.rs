@@ -128,7 +128,16 @@ fn print_lab(loaded: &LoadedLab) {
         println!("task:\n{}\n", task.trim_end());
     }
     for (n, step) in lab.plan(scenario::Part::All).iter().enumerate() {
-        println!("step {} [{}]: {}", n + 1, step.id, step.name);
+        match lab.checks.iter().find(|c| c.id == step.id) {
+            Some(check) => println!(
+                "check [{}]: {} ({} point{})",
+                check.id,
+                check.title,
+                check.points,
+                if check.points == 1 { "" } else { "s" }
+            ),
+            None => println!("step {} [{}]: {}", n + 1, step.id, step.name),
+        }
         for op in &step.operations {
             let namespace = op.namespace.as_deref().unwrap_or(default_ns);
             match &op.action {

@@ -70,6 +70,15 @@ async fn run_connected(
         images,
         part: crate::scenario::Part::All,
         adopt_since: None,
+        // Hands-on labs in progress on this cluster are students' work: a run leaves
+        // them alone. (An unreadable progress file protects nothing, and says so.)
+        protected: std::sync::Arc::new(match crate::progress::Progress::load() {
+            Ok(progress) => progress.runs_on(&target.server, None),
+            Err(e) => {
+                ui.info(format!("{e}: hands-on labs in progress are not protected"));
+                Default::default()
+            }
+        }),
         pace: engine::Pace::Run,
     };
     let run_id = engine::new_run_id();

@@ -26,6 +26,10 @@ pub enum Error {
         "{object} already exists and was not made by kubelab (no kubelab.dev/lab label): refusing to change it; delete it or use another cluster"
     )]
     NotOurs { object: String },
+    #[error(
+        "{object} belongs to hands-on lab {lab}, which is in progress on this cluster: refusing to change it; finish or `kubelab reset` that lab, or use another cluster"
+    )]
+    InProgress { object: String, lab: String },
     #[error("{what}: not {until} after {}: {state}", crate::ui::format_duration(*timeout))]
     Timeout {
         what: String,

@@ -61,6 +61,9 @@ pub struct Settings {
     /// A hands-on lab's solution: what the student made since this time (seconds since
     /// the epoch) may be replaced.
     pub adopt_since: Option<u64>,
+    /// Run ids of hands-on labs in progress on this cluster (and the labs): their
+    /// objects are the students', never changed by another run.
+    pub protected: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     pub pace: Pace,
 }
 
@@ -429,6 +432,7 @@ async fn run_lab(
         run_id,
         settings.images.clone(),
         settings.adopt_since,
+        settings.protected.clone(),
         created.clone(),
     );
     let mut run = LabRun::new(target, loaded, objects, settings.pace, ui);

@@ -107,6 +107,8 @@ pub struct Objects {
     /// A hands-on lab's solution: objects made since this time (seconds since the
     /// epoch) are the student's attempt, which the solution replaces.
     adopt_since: Option<u64>,
+    /// Run ids of hands-on labs in progress (and their labs): never changed.
+    protected: Arc<std::collections::BTreeMap<String, String>>,
     /// What this lab created and has not deleted yet.
     pub created: Arc<Mutex<Vec<Created>>>,
 }
@@ -118,6 +120,7 @@ impl Objects {
         run_id: &str,
         images: ImageMap,
         adopt_since: Option<u64>,
+        protected: Arc<std::collections::BTreeMap<String, String>>,
         created: Arc<Mutex<Vec<Created>>>,
     ) -> Self {
         Objects {
@@ -128,7 +131,22 @@ impl Objects {
             run_id: run_id.to_string(),
             images,
             adopt_since,
+            protected,
             created,
+        }
+    }
+
+    /// Refuses an object of a hands-on lab in progress (another run's).
+    fn not_in_progress(&self, object: &DynamicObject, what: &str) -> Result<(), Error> {
+        match object.labels().get(RUN_LABEL) {
+            Some(run) if *run != self.run_id => match self.protected.get(run) {
+                Some(lab) => Err(Error::InProgress {
+                    object: what.to_string(),
+                    lab: lab.clone(),
+                }),
+                None => Ok(()),
+            },
+            _ => Ok(()),
         }
     }
 
@@ -196,6 +214,13 @@ impl Objects {
         let object_name = created.describe();
         let admin = created.api(&self.client);
         let mut existed = wait_unless_terminating(&admin, &name, &object_name).await?;
+        if let Some(existing) = &existed {
+            // Another hands-on lab's namespace is shared as it is, like any other.
+            if gvk.kind == "Namespace" && self.not_in_progress(existing, &object_name).is_err() {
+                return Ok(Applied::UsedExisting(object_name));
+            }
+            self.not_in_progress(existing, &object_name)?;
+        }
         // The student's own attempt gives way to the solution, whole: fields such as a
         // pod's spec or a binding's roleRef cannot be changed in place.
         if let Some(existing) = &existed
@@ -320,6 +345,7 @@ impl Objects {
         namespace: &str,
         what: &str,
     ) -> Result<(), Error> {
+        self.not_in_progress(existing, what)?;
         let labelled = existing.labels().get(RUN_LABEL) == Some(&self.run_id);
         let in_our_namespace = resolved.namespaced
             && self

@@ -36,17 +36,37 @@ fn comes_with_namespace(kind: &str, name: &str) -> bool {
     )
 }
 
-/// Removes the lab's objects (labelled with `run_id`) and, in `namespaces`, whatever
-/// was made since `since` (seconds since the epoch); waits until all of it is gone.
-/// Returns what was removed, for the report.
+/// What to take back to nothing: the lab's run, its namespaces, since when, and the
+/// runs of other labs in progress (whose objects stay, whenever they were made).
+pub struct Scope<'a> {
+    pub namespaces: &'a [String],
+    pub run_id: &'a str,
+    /// Seconds since the epoch.
+    pub since: u64,
+    pub others: &'a std::collections::BTreeMap<String, String>,
+}
+
+/// Removes the lab's objects (labelled with its run) and, in its namespaces, whatever
+/// was made since it started, except other labs' in progress; waits until all of it is
+/// gone. Returns what was removed, for the report.
 pub async fn remove(
     client: &kube::Client,
     resources: &Resources,
-    namespaces: &[String],
-    run_id: &str,
-    since: u64,
+    scope: &Scope<'_>,
     timeout: Duration,
 ) -> Result<Vec<String>, Error> {
+    let Scope {
+        namespaces,
+        run_id,
+        since,
+        others,
+    } = *scope;
+    let another_labs = |object: &kube::api::DynamicObject| {
+        object
+            .labels()
+            .get(RUN_LABEL)
+            .is_some_and(|run| run != run_id && others.contains_key(run))
+    };
     let mut doomed: Vec<Created> = Vec::new();
     // ClusterRoles the deleted bindings refer to (a student's own go too).
     let mut referenced = std::collections::BTreeSet::new();
@@ -86,6 +106,7 @@ pub async fn remove(
                     .is_some_and(|o| !o.is_empty());
                 if (made_by_lab || made_since)
                     && !owned
+                    && !another_labs(&object)
                     && !comes_with_namespace(&resolved.resource.kind, &name)
                 {
                     if object.data["roleRef"]["kind"] == "ClusterRole" {
@@ -114,7 +135,11 @@ pub async fn remove(
         for object in lab_own.items {
             doomed.push(Created::new(resolved.clone(), None, &object.name_any()));
         }
-        for object in all.items.iter().filter(|o| created_at(o) >= since) {
+        for object in all
+            .items
+            .iter()
+            .filter(|o| created_at(o) >= since && !another_labs(o))
+        {
             let name = object.name_any();
             let wanted = if kind == "clusterrolebindings" {
                 object.data["subjects"]

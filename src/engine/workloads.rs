@@ -165,9 +165,16 @@ pub async fn pod_for(
 ) -> Result<Pod, Error> {
     let mut current = current_pods(client, reference, namespace).await?;
     current.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
-    current
-        .pop()
-        .ok_or_else(|| Error::NoPod(format!("{reference} in namespace {namespace} has no pods")))
+    current.pop().ok_or_else(|| {
+        Error::NoPod(if reference.is_pod() {
+            format!(
+                "pod {namespace}/{} does not exist",
+                reference.name.as_deref().unwrap_or_default()
+            )
+        } else {
+            format!("{reference} in namespace {namespace} has no pods")
+        })
+    })
 }
 
 /// `kubectl rollout restart deployment/<name>`: a new pod-template annotation, so the

@@ -48,7 +48,8 @@ pub async fn pod_facts(client: &kube::Client, pod: &Pod, mounts_token: bool) -> 
             Ok(Some(sa)) if sa.automount_service_account_token == Some(false) => {
                 Some(AutomountOff::ServiceAccount(account))
             }
-            _ => None,
+            // Nothing turns it off now: the pod is older than the change.
+            _ => Some(AutomountOff::MadeWithout),
         }
     };
     PodFacts {

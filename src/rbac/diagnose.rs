@@ -33,6 +33,8 @@ pub enum AutomountOff {
     Pod,
     /// Its ServiceAccount (this one) says so, and the pod says nothing.
     ServiceAccount(String),
+    /// Neither says so now: the pod was made while one did (its volumes are fixed).
+    MadeWithout,
 }
 
 /// The workload whose template made a pod.
@@ -357,6 +359,29 @@ fn automount(facts: &PodFacts, off: &AutomountOff) -> Diagnosis {
                 facts.namespace
             )),
         },
+        AutomountOff::MadeWithout => Diagnosis {
+            object: pod.clone(),
+            field: "spec.volumes".into(),
+            message: format!(
+                "{pod} mounts no token, although neither its spec nor its ServiceAccount {} turns automount off now: it was made while one did, and a pod's volumes are fixed when it is made, so its requests are still anonymous (system:anonymous); {}",
+                facts.account(),
+                match &facts.owner {
+                    Some(owner) => format!(
+                        "restart {} {} so that new pods get the token",
+                        owner.kind, owner.name
+                    ),
+                    None => "delete the pod and create it again".into(),
+                }
+            ),
+            patch: facts.owner.as_ref().map(|owner| {
+                format!(
+                    "kubectl rollout restart {}/{} -n {}",
+                    owner.kind.to_lowercase(),
+                    owner.name,
+                    facts.namespace
+                )
+            }),
+        },
     }
 }
 
@@ -404,19 +429,23 @@ fn explain(
             )),
         }),
         SubjectGap::Name { index, bound } => {
-            out.extend(pod.and_then(|facts| pod_runs_as_another(facts, bound, &binding)));
-            out.push(Diagnosis {
-                object: binding.clone(),
-                field: format!("subjects[{index}].name"),
-                message: format!(
-                    "{binding} grants this to ServiceAccount {user_namespace}/{bound}, but the request comes from ServiceAccount {user_namespace}/{user_account}: {}set subjects[{index}].name to {user_account}",
-                    if out.is_empty() { "" } else { "or bind the account the pod runs as: " }
-                ),
-                patch: Some(json_patch(
-                    &binding_cmd,
-                    serde_json::json!([{"op": "replace", "path": format!("/subjects/{index}/name"), "value": user_account}]),
-                )),
-            });
+            // A pod that runs as another account than the bound one is what is wrong:
+            // binding the account it runs as (often `default`) would grant every pod
+            // that names none.
+            match pod.and_then(|facts| pod_runs_as_another(facts, bound, &binding)) {
+                Some(diagnosis) => out.push(diagnosis),
+                None => out.push(Diagnosis {
+                    object: binding.clone(),
+                    field: format!("subjects[{index}].name"),
+                    message: format!(
+                        "{binding} grants this to ServiceAccount {user_namespace}/{bound}, but the request comes from ServiceAccount {user_namespace}/{user_account}: set subjects[{index}].name to {user_account}"
+                    ),
+                    patch: Some(json_patch(
+                        &binding_cmd,
+                        serde_json::json!([{"op": "replace", "path": format!("/subjects/{index}/name"), "value": user_account}]),
+                    )),
+                }),
+            }
         }
         SubjectGap::Kind { index } => out.push(Diagnosis {
             object: binding.clone(),
@@ -626,7 +655,7 @@ fn rule_diagnosis(
                 one(
                     format!("rules[{index}].apiGroups"),
                     format!(
-                        "{role} rule #{index} allows API group {}, but {asked} is in API group {shown}: set rules[{index}].apiGroups to [{shown}]",
+                        "{role} rule #{index} allows only API group {}; {asked} needs {shown}: set rules[{index}].apiGroups to [{shown}]",
                         current.join(", ")
                     ),
                     op,
@@ -916,7 +945,11 @@ mod tests {
             None,
         );
         assert_eq!(d.field, "rules[0].apiGroups");
-        assert!(d.message.contains("is in API group apps"), "{}", d.message);
+        assert!(
+            d.message.contains("allows only API group \"\" (core); list deployments (API group apps) in namespace team-a needs apps"),
+            "{}",
+            d.message
+        );
         assert!(
             d.patch
                 .unwrap()
@@ -970,7 +1003,11 @@ mod tests {
             "{}",
             all[0].message
         );
-        assert_eq!(all[1].field, "subjects[0].name", "the other way to fix it");
+        assert_eq!(
+            all.len(),
+            1,
+            "binding the account it runs as is no fix: {all:?}"
+        );
         // A Deployment whose template names another account: the template is the field.
         let owned = PodFacts {
             owner: Some(Owner {
@@ -1036,12 +1073,28 @@ mod tests {
         );
         let on_pod = PodFacts {
             automount_off: Some(AutomountOff::Pod),
-            ..facts
+            ..facts.clone()
         };
         assert_eq!(
             first(&p, &anonymous, &list(PODS), Some(&on_pod)).field,
             "spec.automountServiceAccountToken"
         );
+        // The ServiceAccount was fixed, the pod was not made again: the pod is the field.
+        let stale = PodFacts {
+            automount_off: Some(AutomountOff::MadeWithout),
+            ..facts
+        };
+        let d = first(&p, &anonymous, &list(PODS), Some(&stale));
+        assert_eq!(
+            (d.object.as_str(), d.field.as_str()),
+            ("Pod team-a/quiet", "spec.volumes")
+        );
+        assert!(
+            d.message.contains("delete the pod and create it again"),
+            "{}",
+            d.message
+        );
+        assert_eq!(d.patch, None);
     }
 
     #[test]

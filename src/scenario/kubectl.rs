@@ -75,6 +75,22 @@ pub fn command(action: &Action, namespace: &str) -> Option<String> {
                 .unwrap_or_default()
         ),
         Action::Events(events) => format!("kubectl events {ns} --for {}", events.object),
+        Action::Wait(wait)
+            if matches!(wait.until, WaitFor::Ready | WaitFor::Running)
+                && rolls_out(&wait.object.resource) =>
+        {
+            // Workloads have no phase or Ready condition of their own: their rollout.
+            format!("kubectl rollout status {} {ns}", wait.object)
+        }
+        Action::Wait(wait)
+            if matches!(wait.until, WaitFor::Ready | WaitFor::Running)
+                && is_job(&wait.object.resource) =>
+        {
+            format!(
+                "kubectl wait pod -l batch.kubernetes.io/job-name={} {ns} --for condition=Ready",
+                wait.object.name.as_deref().unwrap_or_default()
+            )
+        }
         Action::Wait(wait) => {
             let until = match &wait.until {
                 WaitFor::Ready => "condition=Ready".to_string(),
@@ -124,6 +140,26 @@ pub fn command(action: &Action, namespace: &str) -> Option<String> {
     })
 }
 
+/// Kinds `kubectl rollout status` follows.
+fn rolls_out(resource: &str) -> bool {
+    matches!(
+        resource.to_lowercase().as_str(),
+        "deployment"
+            | "deployments"
+            | "deploy"
+            | "statefulset"
+            | "statefulsets"
+            | "sts"
+            | "daemonset"
+            | "daemonsets"
+            | "ds"
+    )
+}
+
+fn is_job(resource: &str) -> bool {
+    matches!(resource.to_lowercase().as_str(), "job" | "jobs")
+}
+
 /// kubectl's --bound-object-kind takes a Kind.
 fn bound_kind(resource: &str) -> &str {
     match resource {
@@ -138,6 +174,34 @@ fn bound_kind(resource: &str) -> &str {
 mod tests {
     use super::*;
     use crate::scenario::{ObjectRef, PatchOp};
+
+    #[test]
+    fn a_workload_is_waited_for_by_its_rollout_and_a_pod_by_its_condition() {
+        let wait = |object: &str, until: WaitFor| {
+            command(
+                &Action::Wait(crate::scenario::WaitOp {
+                    object: ObjectRef::parse(object).unwrap(),
+                    until,
+                    timeout: None,
+                    capture: Default::default(),
+                }),
+                "reports",
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            wait("deployment/reporter", WaitFor::Running),
+            "kubectl rollout status deployment/reporter -n reports"
+        );
+        assert_eq!(
+            wait("pod/mydemo", WaitFor::Ready),
+            "kubectl wait pod/mydemo -n reports --for condition=Ready"
+        );
+        assert_eq!(
+            wait("job/once", WaitFor::Ready),
+            "kubectl wait pod -l batch.kubernetes.io/job-name=once -n reports --for condition=Ready"
+        );
+    }
 
     #[test]
     fn a_patch_keeps_its_json_exactly_and_quotes_it_for_the_shell() {

@@ -20,6 +20,8 @@ pub use shell::shell;
 pub use solution::solution;
 pub use start::start;
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 
@@ -150,6 +152,7 @@ impl Session {
             ImageMap(entry.images.clone()),
             // A solution replaces what the student made since the start.
             (part == Part::Solution).then_some(entry.started_at),
+            self.progress.runs_on(&target.server, Some(&self.key)),
         );
         run_part(target, &self.loaded, &settings, &entry.run_id, ui).await
     }
@@ -234,7 +237,13 @@ async fn target(connection: &Connection, exec: ExecMode) -> Result<Target, AppEr
 
 /// How one part of a hands-on lab runs: checks look at the cluster as it is; a
 /// solution replaces what the student made since `adopt_since`.
-fn settings(part: Part, keep: Keep, images: ImageMap, adopt_since: Option<u64>) -> Settings {
+fn settings(
+    part: Part,
+    keep: Keep,
+    images: ImageMap,
+    adopt_since: Option<u64>,
+    protected: BTreeMap<String, String>,
+) -> Settings {
     Settings {
         jobs: 1,
         keep,
@@ -242,6 +251,7 @@ fn settings(part: Part, keep: Keep, images: ImageMap, adopt_since: Option<u64>) 
         images,
         part,
         adopt_since,
+        protected: std::sync::Arc::new(protected),
         pace: if part == Part::Checks {
             Pace::Check
         } else {

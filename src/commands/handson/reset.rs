@@ -28,15 +28,15 @@ pub async fn reset(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         session.id(),
         namespaces.join(", ")
     ));
-    let removed = engine::reset::remove(
-        &target.client,
-        &target.resources,
-        &namespaces,
-        &entry.run_id,
-        entry.started_at,
-        REMOVE_TIMEOUT,
-    )
-    .await?;
+    let others = session.progress.runs_on(&target.server, Some(&session.key));
+    let scope = engine::reset::Scope {
+        namespaces: &namespaces,
+        run_id: &entry.run_id,
+        since: entry.started_at,
+        others: &others,
+    };
+    let removed =
+        engine::reset::remove(&target.client, &target.resources, &scope, REMOVE_TIMEOUT).await?;
     step.done(if removed.is_empty() {
         "nothing to remove".to_string()
     } else {

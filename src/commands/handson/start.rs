@@ -72,7 +72,8 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         }
         previous => {
             let run_id = engine::new_run_id();
-            let settings = settings(Part::Start, Keep::WhenPassed, images.clone(), None);
+            let others = progress.runs_on(&connection.server, Some(&key));
+            let settings = settings(Part::Start, Keep::WhenPassed, images.clone(), None, others);
             let step = ui.step(format!("setting up lab {}", loaded.lab.id));
             // One line for the setup: its operations are not the student's business.
             let report = run_part(&target, &loaded, &settings, &run_id, &Ui::new(true)).await?;
