@@ -85,7 +85,7 @@ pub struct DirArgs {
     #[arg(long, env = "KUBELAB_SCENARIOS")]
     pub dir: Option<PathBuf>,
 
-    /// The built-in suite: seed (the five labs of the seed texts) or conformance (the
+    /// The built-in suite: seed (hands-on labs: the seed texts', and broken RBAC to fix) or conformance (the
     /// Kubernetes ServiceAccount and RBAC conformance tests, as labs).
     #[arg(long, default_value = "seed", value_parser = clap::builder::PossibleValuesParser::new(crate::scenario::SUITES))]
     pub suite: String,
