@@ -235,6 +235,71 @@ fn a_real_node_runs_the_lab_pods_and_down_leaves_nothing() {
         Some("prober in op-probes\n")
     );
 
+    // Hands-on with real pods: lab 04's kubectl in the pod is Forbidden and diagnosed;
+    // the solution's restart makes the real container list the pods.
+    let out = lab.run(&["start", "04"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !stdout(&out).contains("No node runs pods"),
+        "{}",
+        text(&out)
+    );
+    let out = lab.run(&["check", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let grade: kubelab::report::Grade = serde_json::from_slice(&out.stdout).unwrap();
+    let kubectl = grade.checks[0]
+        .problems
+        .iter()
+        .find(|p| p.kind == "kubectl")
+        .unwrap_or_else(|| panic!("{grade:#?}"));
+    assert!(
+        kubectl.ran.starts_with("in pod project-swan/pod-lister-"),
+        "{}",
+        kubectl.ran
+    );
+    assert_eq!(
+        kubectl.observed.diagnosis[0].object,
+        "no RoleBinding in project-swan"
+    );
+    let out = lab.run(&["solution", "--apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = lab.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // A shell in a real pod, through the exec API, in a real terminal.
+    let out = lab.run(&["start", "02"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let work = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("kubelab");
+    let terminal = support::terminal::Terminal::new(
+        "kubelab-node-shell",
+        work.path(),
+        &[
+            (
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.parent().unwrap().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            ),
+            (
+                "KUBELAB_STATE_DIR",
+                lab.state_root.path().display().to_string(),
+            ),
+        ],
+    );
+    let quick = std::time::Duration::from_secs(60);
+    terminal.type_line("kubelab shell");
+    terminal.wait_for("a shell in pod default/mydemo", quick);
+    terminal.type_line("echo in-pod-$((6*7)) $(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace) $(hostname)");
+    let screen = terminal.wait_for("in-pod-42 default mydemo", quick);
+    assert!(!screen.contains("stand-in"), "{screen}");
+    terminal.type_line("exit 3");
+    terminal.wait_for_nth("student$ ", 2, quick);
+    terminal.type_line("echo shell-exit=$?");
+    terminal.wait_for("shell-exit=3", quick);
+
     // down: nothing of the node is left on the machine.
     let out = lab.run(&["cluster", "down"]);
     assert!(out.status.success(), "{}", text(&out));

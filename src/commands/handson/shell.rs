@@ -12,6 +12,13 @@ use crate::probe::{ProbeContext, sandbox};
 use crate::scenario::{LoadedLab, ObjectRef, Operation};
 use crate::ui::Ui;
 
+/// A pod to open a shell in, as a lab's operation names it.
+struct Place {
+    pod: String,
+    namespace: Option<String>,
+    container: Option<String>,
+}
+
 pub async fn shell(args: ShellArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     // `shell X`: the lab X when one of that name is started, else the pod X.
     let (session, pod) = match (&args.lab, &args.pod) {
@@ -22,17 +29,22 @@ pub async fn shell(args: ShellArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         },
         (None, pod) => (Session::open(None)?, pod.clone()),
     };
-    let (pod, op_namespace) = match pod {
-        Some(pod) => (pod, None),
+    let place = match pod {
+        Some(pod) => Place {
+            pod,
+            namespace: None,
+            container: None,
+        },
         None => default_pod(&session.loaded)?,
     };
     let lab = &session.loaded.lab;
     let namespace = args
         .namespace
         .clone()
-        .or(op_namespace)
+        .or(place.namespace)
         .unwrap_or_else(|| lab.namespaces[0].clone());
-    let reference = ObjectRef::pod(&pod).map_err(AppError::Usage)?;
+    let container = args.container.clone().or(place.container);
+    let reference = ObjectRef::pod(&place.pod).map_err(AppError::Usage)?;
     let connection = session.connect(&args.cluster).await?;
     let target = target(&connection, args.exec).await?;
     let probes = ProbeContext::new(
@@ -42,7 +54,7 @@ pub async fn shell(args: ShellArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         Pace::Run,
     );
     let access = probes
-        .pod_access(&reference, &namespace, args.container.as_deref())
+        .pod_access(&reference, &namespace, container.as_deref())
         .await
         .map_err(|e| AppError::Usage(format!("no shell in {reference} of {namespace}: {e}")))?;
     if target.execution.runs_pods() {
@@ -75,8 +87,8 @@ pub async fn shell(args: ShellArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
-/// The pod the lab's checks probe from (else its start's), and the namespace they name.
-fn default_pod(loaded: &LoadedLab) -> Result<(String, Option<String>), AppError> {
+/// Where the lab's checks probe from (else its start's): pod, namespace, container.
+fn default_pod(loaded: &LoadedLab) -> Result<Place, AppError> {
     let lab = &loaded.lab;
     let operations: Vec<&Operation> = lab
         .checks
@@ -86,7 +98,13 @@ fn default_pod(loaded: &LoadedLab) -> Result<(String, Option<String>), AppError>
         .collect();
     operations
         .iter()
-        .find_map(|op| Some((op.pod.clone()?, op.namespace.clone())))
+        .find_map(|op| {
+            Some(Place {
+                pod: op.pod.clone()?,
+                namespace: op.namespace.clone(),
+                container: op.container.clone(),
+            })
+        })
         .ok_or_else(|| {
             AppError::Usage(format!(
                 "lab {} names no pod to open a shell in: name one, e.g. `kubelab shell {} POD`",
