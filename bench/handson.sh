@@ -2,7 +2,8 @@
 # Hands-on mode timings: `start`, `check` (on the starting state, which fails, and
 # after `solution --apply`, which passes) and `reset`, for every hands-on lab of the
 # default suite, ROUNDS times, on a local cluster without a node and (as root) with
-# one. Prints p50 and max per command, in ms. Uses its own state directory: the
+# one. Prints p50 and max per command, in ms. Each start is cold: the lab's objects
+# are deleted (untimed) after its reset. Uses its own state directory: the
 # clusters it starts are its own and stopped at the end.
 #
 #   bench/handson.sh [ROUNDS] [no-node|node|both]   (default 3 both; needs jq)
@@ -35,6 +36,8 @@ measure() { # measure LABEL [up flags...]
   local label=$1; shift
   out=$(mktemp -d "$state/out.XXXX")
   "$bin" -q cluster up "$@" >/dev/null
+  kubeconfig=$("$bin" cluster kubeconfig)
+  kubectl=$(jq -r .kubectl "$(dirname "$kubeconfig")/cluster.json")
   for round in $(seq "$rounds"); do
     for lab in $labs; do
       timed start "$bin" -q start "$lab"
@@ -42,6 +45,10 @@ measure() { # measure LABEL [up flags...]
       "$bin" -q solution --apply >/dev/null 2>&1
       timed check-passing "$bin" -q check
       timed reset "$bin" -q reset
+      # Not timed: take the lab away, so that the next round's start is a cold one.
+      "$kubectl" --kubeconfig "$kubeconfig" delete \
+        namespaces,pods,deployments,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,secrets,configmaps \
+        -A -l "kubelab.dev/lab=$lab" --wait >/dev/null 2>&1 || true
     done
     # The next round starts each lab afresh.
     rm -f "$state/progress.json"

@@ -40,6 +40,9 @@ pub enum Command {
     Solution(SolutionArgs),
     /// Remove what the lab and you created in its namespaces, then set it up again.
     Reset(ResetArgs),
+    /// End the lab: remove what it and you created, and leave it (progress stays;
+    /// `kubelab start` sets it up again).
+    Stop(ResetArgs),
     /// An interactive shell in the lab's pod (on a cluster without a node: the closest
     /// stand-in, a private mount namespace on this host, and what differs).
     Shell(ShellArgs),

@@ -27,6 +27,8 @@ pub enum AppError {
     Scenario(#[from] scenario::Error),
     #[error(transparent)]
     Engine(#[from] engine::Error),
+    #[error(transparent)]
+    Progress(#[from] progress::Error),
     #[error("{0}")]
     Environment(String),
     #[error("{0}")]
@@ -43,7 +45,7 @@ impl AppError {
                 | cluster::Error::Usage(_),
             ) => 2,
             AppError::Usage(_) => 2,
-            AppError::Cluster(_) | AppError::Environment(_) => 3,
+            AppError::Cluster(_) | AppError::Environment(_) | AppError::Progress(_) => 3,
             AppError::Scenario(_) => 2,
             AppError::Engine(e) if e.outcome() == report::Outcome::Invalid => 2,
             AppError::Engine(_) => 3,

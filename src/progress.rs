@@ -111,6 +111,9 @@ pub struct LabProgress {
     pub seconds_spent: u64,
     #[serde(default)]
     pub first_started_at: u64,
+    /// The lab's namespaces (what `reset` of another lab must leave alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
     /// Image replacements given to `start` (old → new), used again by `reset` and
     /// `solution --apply`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -153,8 +156,22 @@ impl Progress {
         Self::load_from(Self::path())
     }
 
-    pub fn save(&self) -> Result<(), Error> {
-        self.save_to(Self::path())
+    /// Changes the file under an exclusive lock: reads it as it is now (another
+    /// command may have changed it since this one started), applies `change`, writes
+    /// it whole. Returns the progress written and what `change` returned.
+    pub fn update<T>(change: impl FnOnce(&mut Progress) -> T) -> Result<(Progress, T), Error> {
+        Self::update_at(Self::path(), change)
+    }
+
+    fn update_at<T>(
+        path: PathBuf,
+        change: impl FnOnce(&mut Progress) -> T,
+    ) -> Result<(Progress, T), Error> {
+        let _lock = lock(&path)?;
+        let mut progress = Self::load_from(path.clone())?;
+        let result = change(&mut progress);
+        progress.save_to(path)?;
+        Ok((progress, result))
     }
 
     fn load_from(path: PathBuf) -> Result<Progress, Error> {
@@ -193,13 +210,20 @@ impl Progress {
         std::fs::rename(&partial, &path).map_err(io)
     }
 
-    /// The run ids of the labs started on the cluster at `server` (but `except`), with
-    /// their keys: their objects are the students' work.
-    pub fn runs_on(&self, server: &str, except: Option<&str>) -> BTreeMap<String, String> {
+    /// The labs set up on the cluster whose kube-system namespace has `uid` (but
+    /// `except`): their objects are the students' work.
+    pub fn set_up_on(&self, uid: &str, except: Option<&str>) -> Vec<InProgress> {
         self.labs
             .iter()
-            .filter(|(key, lab)| lab.cluster.server == server && Some(key.as_str()) != except)
-            .map(|(key, lab)| (lab.run_id.clone(), key.clone()))
+            .filter(|(key, lab)| {
+                lab.cluster.uid == uid && lab.is_set_up() && Some(key.as_str()) != except
+            })
+            .map(|(key, lab)| InProgress {
+                key: key.clone(),
+                run_id: lab.run_id.clone(),
+                started_at: lab.started_at,
+                namespaces: lab.namespaces.clone(),
+            })
             .collect()
     }
 
@@ -213,7 +237,47 @@ impl Progress {
     }
 }
 
+/// A lab set up on a cluster, as other commands must respect it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InProgress {
+    pub key: String,
+    pub run_id: String,
+    pub started_at: u64,
+    pub namespaces: Vec<String>,
+}
+
+/// An exclusive lock on the progress file for as long as it lives.
+fn lock(path: &std::path::Path) -> Result<nix::fcntl::Flock<std::fs::File>, Error> {
+    let lock_path = path.with_extension("json.lock");
+    let io = |source| Error::Io {
+        path: lock_path.clone(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(io)?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| io(std::io::Error::from(errno)))
+}
+
 impl LabProgress {
+    /// Whether its starting state is on its cluster (a reset that did not finish, or
+    /// `stop`, leaves it not set up).
+    pub fn is_set_up(&self) -> bool {
+        !self.run_id.is_empty()
+    }
+
     /// Records a check's result: points, and the first full pass.
     pub fn record_check(&mut self, points: u32, max: u32, at: u64) {
         self.checks_made += 1;
@@ -256,9 +320,25 @@ mod tests {
             "solved once is solved"
         );
         progress.current = Some(Progress::key(Some("seed"), None, "02"));
-        progress.labs.insert("seed/02".into(), lab);
+        progress.labs.insert("seed/02".into(), lab.clone());
         progress.save_to(path.clone()).unwrap();
         assert_eq!(Progress::load_from(path.clone()).unwrap(), progress);
+        // An update reads the file as it is now: what another command wrote stays.
+        let (written, ()) = Progress::update_at(path.clone(), |p| {
+            p.labs.insert("seed/03".into(), lab.clone());
+        })
+        .unwrap();
+        let (_, hints) = Progress::update_at(path.clone(), |p| {
+            let entry = p.labs.get_mut("seed/02").unwrap();
+            entry.hints_shown += 1;
+            entry.hints_shown
+        })
+        .unwrap();
+        assert_eq!(hints, 1);
+        let now = Progress::load_from(path.clone()).unwrap();
+        assert!(now.labs.contains_key("seed/03"), "{written:?}");
+        assert_eq!(now.labs["seed/02"].hints_shown, 1);
+        progress = now;
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);

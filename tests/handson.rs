@@ -204,7 +204,7 @@ fn every_hands_on_lab_fails_with_its_diagnosis_then_passes_with_the_solution_and
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(
         support::stderr(&out)
-            .contains("belongs to hands-on lab seed/11, which is in progress on this cluster"),
+            .contains("belongs to hands-on lab seed/11, which is set up on this cluster"),
         "{}",
         text(&out)
     );
@@ -213,6 +213,23 @@ fn every_hands_on_lab_fails_with_its_diagnosis_then_passes_with_the_solution_and
         namespace["metadata"]["deletionTimestamp"].is_null(),
         "{namespace:#}"
     );
+    // Stopping the lab ends it: its objects go, its progress stays, runs may use it.
+    let out = lab.run(&["stop", "11"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("Lab 11 is stopped (removed Namespace reports"),
+        "{}",
+        text(&out)
+    );
+    let out = lab.run(&["check", "11"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        support::stderr(&out).contains("lab 11 is not set up on its cluster"),
+        "{}",
+        text(&out)
+    );
+    let out = lab.run(&["run", "11"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Lab 12, half fixed: the ServiceAccount allows the token now, but the pod was made
     // without one; the pod is what is wrong (not "grant system:anonymous").
     cluster.kubectl_ok(&[

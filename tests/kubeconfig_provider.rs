@@ -296,4 +296,29 @@ fn why_and_check_ask_the_cluster_kubeconfig_names_not_the_running_local_one() {
         "the lab's own cluster: {}",
         text(&out)
     );
+
+    // A lab on a cluster kubelab did not make: reset lists what it would delete and
+    // needs consent (here no terminal: --yes).
+    let on_elsewhere = |args: &[&str]| {
+        here.kubelab()
+            .env_remove("KUBELAB_PROVIDER")
+            .env_remove("KUBECONFIG")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let kubeconfig = elsewhere.kubeconfig.to_str().unwrap();
+    let out = on_elsewhere(&["start", "05", "--kubeconfig", kubeconfig, "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = on_elsewhere(&["reset", "05"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("which kubelab did not make; this removes what was made in its namespaces since the lab started: Namespace quiet-workloads. Confirm with --yes"),
+        "{}",
+        text(&out)
+    );
+    let out = on_elsewhere(&["reset", "05", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = on_elsewhere(&["check", "05"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }

@@ -190,7 +190,7 @@ pub async fn to_read(choice: &Choice) -> Box<dyn Provider> {
     let own = choice.kind != Kind::Auto
         || explicit(choice).is_some()
         || super::local::state_root().join(&choice.name).exists()
-        || super::kind::detect().await.is_ok();
+        || super::kind::created_by_kubelab(&choice.name);
     let home_config = std::env::var_os("HOME")
         .map(|h| std::path::Path::new(&h).join(".kube/config"))
         .is_some_and(|p| p.is_file());

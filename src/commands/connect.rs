@@ -21,7 +21,11 @@ pub fn choice(args: &ClusterArgs, consent: Option<Consent>) -> Result<Choice, Ap
         kind: args.provider,
         name: args.name.clone(),
         named: false,
-        kubeconfig: args.kubeconfig.clone(),
+        // Recorded for later commands, which may run in another directory.
+        kubeconfig: args
+            .kubeconfig
+            .as_ref()
+            .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone())),
         context: args.context.clone(),
         yes: consent.is_some_and(|c| c.yes),
         kubeconfig_env: true,
@@ -35,6 +39,31 @@ pub fn names_a_cluster(args: &ClusterArgs) -> bool {
         || args.kubeconfig.is_some()
         || args.context.is_some()
         || std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+}
+
+/// The uid of kube-system: which cluster this is, beyond its address (a cluster made
+/// again at the same address is another cluster).
+pub async fn cluster_uid(connection: &Connection) -> Result<String, AppError> {
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(connection.client.clone());
+    let namespace = namespaces
+        .get("kube-system")
+        .await
+        .map_err(|source| cluster::Error::Kube {
+            context: format!("reading namespace kube-system of {}", connection.server),
+            source,
+        })?;
+    Ok(namespace.metadata.uid.unwrap_or_default())
+}
+
+/// The API server's clock (its Date header), in seconds since the epoch: a time that
+/// is compared with creation timestamps must come from the server's clock.
+pub async fn server_time(client: &kube::Client) -> Option<u64> {
+    let request = http::Request::get("/version").body(Vec::<u8>::new()).ok()?;
+    let response = client.send(request.map(Into::into)).await.ok()?;
+    let date = response.headers().get(http::header::DATE)?.to_str().ok()?;
+    let when = k8s_openapi::jiff::fmt::rfc2822::parse(date).ok()?;
+    u64::try_from(when.timestamp().as_second()).ok()
 }
 
 /// The target labs run on: the connection, where probes run, the server's version.

@@ -25,6 +25,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Command::Hint(args) => handson::hint(args),
         Command::Solution(args) => handson::solution(args, &ui).await,
         Command::Reset(args) => handson::reset(args, &ui).await,
+        Command::Stop(args) => handson::stop(args, &ui).await,
         Command::Shell(args) => handson::shell(args, &ui).await,
         Command::Progress(args) => handson::progress(args),
         Command::List(args) => labs::list(&args),

@@ -73,7 +73,11 @@ async fn run_connected(
         // Hands-on labs in progress on this cluster are students' work: a run leaves
         // them alone. (An unreadable progress file protects nothing, and says so.)
         protected: std::sync::Arc::new(match crate::progress::Progress::load() {
-            Ok(progress) => progress.runs_on(&target.server, None),
+            Ok(progress) => progress
+                .set_up_on(&connect::cluster_uid(connection).await?, None)
+                .into_iter()
+                .map(|lab| (lab.run_id, lab.key))
+                .collect(),
             Err(e) => {
                 ui.info(format!("{e}: hands-on labs in progress are not protected"));
                 Default::default()

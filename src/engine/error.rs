@@ -27,7 +27,7 @@ pub enum Error {
     )]
     NotOurs { object: String },
     #[error(
-        "{object} belongs to hands-on lab {lab}, which is in progress on this cluster: refusing to change it; finish or `kubelab reset` that lab, or use another cluster"
+        "{object} belongs to hands-on lab {lab}, which is set up on this cluster: refusing to change it; `kubelab stop {lab}` ends that lab (removing what it and its student made), or use another cluster"
     )]
     InProgress { object: String, lab: String },
     #[error("{what}: not {until} after {}: {state}", crate::ui::format_duration(*timeout))]

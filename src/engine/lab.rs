@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::objects::{Applied, Objects, impersonated};
+use super::objects::{Applied, Objects};
 use super::{Error, Target, checks, tokens, wait, workloads};
 use crate::probe::{self, Inputs, ProbeContext};
 use crate::report::{self, Observed, OperationReport, Outcome, StepReport};
@@ -448,7 +448,7 @@ impl<'a> LabRun<'a> {
         namespace: &str,
     ) {
         if let Some(identity) = identity {
-            report.ran = format!("as {}", impersonated(identity, namespace).0);
+            report.ran = format!("as {}", identity.user_and_groups(namespace).0);
         }
     }
 

@@ -426,15 +426,7 @@ async fn run_lab(
     let lab = &loaded.lab;
     ui.info(format!("[{}] {} — {}", lab.id, lab.title, loaded.folder));
     let plan = lab.plan(settings.part);
-    let objects = Objects::new(
-        target,
-        &lab.id,
-        run_id,
-        settings.images.clone(),
-        settings.adopt_since,
-        settings.protected.clone(),
-        created.clone(),
-    );
+    let objects = Objects::new(target, &lab.id, run_id, settings, created.clone());
     let mut run = LabRun::new(target, loaded, objects, settings.pace, ui);
     let mut steps = Vec::new();
     let mut outcome = Outcome::Passed;

@@ -79,23 +79,6 @@ pub enum Applied {
     UsedExisting(String),
 }
 
-/// The user and groups an identity acts as, as impersonation headers carry them.
-pub fn impersonated(identity: &Identity, namespace: &str) -> (String, Vec<String>) {
-    match (&identity.user, &identity.serviceaccount) {
-        (Some(user), _) => (user.clone(), identity.groups.clone()),
-        (None, Some(account)) => {
-            let (ns, name) = account.split_once('/').unwrap_or((namespace, account));
-            let mut groups = vec![
-                "system:serviceaccounts".to_string(),
-                format!("system:serviceaccounts:{ns}"),
-            ];
-            groups.extend(identity.groups.iter().cloned());
-            (format!("system:serviceaccount:{ns}:{name}"), groups)
-        }
-        (None, None) => ("system:anonymous".into(), Vec::new()),
-    }
-}
-
 pub struct Objects {
     client: kube::Client,
     config: kube::Config,
@@ -107,6 +90,9 @@ pub struct Objects {
     /// A hands-on lab's solution: objects made since this time (seconds since the
     /// epoch) are the student's attempt, which the solution replaces.
     adopt_since: Option<u64>,
+    /// A run takes over what an earlier run of the same lab kept (and removes it);
+    /// a hands-on command removes only what it made itself.
+    takes_over: bool,
     /// Run ids of hands-on labs in progress (and their labs): never changed.
     protected: Arc<std::collections::BTreeMap<String, String>>,
     /// What this lab created and has not deleted yet.
@@ -118,9 +104,7 @@ impl Objects {
         target: &super::Target,
         lab_id: &str,
         run_id: &str,
-        images: ImageMap,
-        adopt_since: Option<u64>,
-        protected: Arc<std::collections::BTreeMap<String, String>>,
+        settings: &super::Settings,
         created: Arc<Mutex<Vec<Created>>>,
     ) -> Self {
         Objects {
@@ -129,9 +113,10 @@ impl Objects {
             resources: target.resources.clone(),
             lab_id: lab_id.to_string(),
             run_id: run_id.to_string(),
-            images,
-            adopt_since,
-            protected,
+            images: settings.images.clone(),
+            adopt_since: settings.adopt_since,
+            takes_over: settings.part == crate::scenario::Part::All,
+            protected: settings.protected.clone(),
             created,
         }
     }
@@ -150,10 +135,15 @@ impl Objects {
         }
     }
 
-    /// Whether `object` is a student's, made since the hands-on lab started.
-    fn adoptable(&self, object: &DynamicObject) -> bool {
-        self.adopt_since
-            .is_some_and(|since| created_at(object) >= since)
+    /// Whether `object` is a student's, made since the hands-on lab started, in a
+    /// namespace (a namespace itself, or anything cluster-wide, is never taken over:
+    /// it may hold or serve more than the lab).
+    fn adoptable(&self, object: &DynamicObject, namespaced: bool) -> bool {
+        namespaced
+            && object.types.as_ref().is_none_or(|t| t.kind != "Namespace")
+            && self
+                .adopt_since
+                .is_some_and(|since| created_at(object) >= since)
     }
 
     /// kubelab's client, or one that impersonates `identity`.
@@ -165,7 +155,7 @@ impl Objects {
         let Some(identity) = identity else {
             return Ok((self.client.clone(), "as kubelab".into()));
         };
-        let (user, groups) = impersonated(identity, namespace);
+        let (user, groups) = identity.user_and_groups(namespace);
         let mut config = self.config.clone();
         config.auth_info.impersonate = Some(user.clone());
         config.auth_info.impersonate_groups = (!groups.is_empty()).then_some(groups);
@@ -225,7 +215,7 @@ impl Objects {
         // pod's spec or a binding's roleRef cannot be changed in place.
         if let Some(existing) = &existed
             && existing.labels().get(LAB_LABEL) != Some(&self.lab_id)
-            && self.adoptable(existing)
+            && self.adoptable(existing, resolved.namespaced)
         {
             delete_all(&self.client, std::slice::from_ref(&created), ADOPT_TIMEOUT).await?;
             existed = None;
@@ -246,8 +236,12 @@ impl Objects {
         let api = created.api(&client);
         let verb = if create { "creating" } else { "applying" };
         // Recorded before the request: an interrupt while it is under way must not
-        // leave an object nobody remembers (deleting one that never came is a 404).
-        self.created.lock().await.push(created.clone());
+        // leave an object nobody remembers (deleting one that never came is a 404). An
+        // object that was there already is this run's to remove only in a run, which
+        // takes over what an earlier run of its lab kept.
+        if existed.is_none() || self.takes_over {
+            self.created.lock().await.push(created.clone());
+        }
         let result = if create {
             api.create(&PostParams::default(), &object)
                 .await
@@ -354,7 +348,7 @@ impl Objects {
                 .await
                 .iter()
                 .any(|c| c.kind == "Namespace" && c.name == namespace);
-        if labelled || in_our_namespace || self.adoptable(existing) {
+        if labelled || in_our_namespace || self.adoptable(existing, resolved.namespaced) {
             Ok(())
         } else {
             Err(Error::Lab(format!(

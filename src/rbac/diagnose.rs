@@ -321,15 +321,15 @@ pub fn diagnose(
 
 /// No binding comes near: nothing to correct, something to create.
 fn nothing_close(user: &User, request: &Request) -> Diagnosis {
-    let (kind, namespace) = match request.namespace() {
-        "" => ("ClusterRoleBinding", String::new()),
-        namespace => ("RoleBinding", format!(" in {namespace}")),
+    let (role, binding, namespace) = match request.namespace() {
+        "" => ("ClusterRole", "ClusterRoleBinding", String::new()),
+        namespace => ("Role", "RoleBinding", format!(" in {namespace}")),
     };
     Diagnosis {
-        object: format!("no {kind}{namespace}"),
+        object: format!("no {binding}{namespace}"),
         field: String::new(),
         message: format!(
-            "nothing grants {} {}: no binding names it or an account like it. Create a Role with that rule and a {kind} naming it (`kubelab why` prints both)",
+            "nothing grants {} {}: no binding names it or an account like it; create a {role} with that rule and a {binding} that names it",
             user.name,
             super::request_text(request),
         ),

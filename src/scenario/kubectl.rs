@@ -9,16 +9,9 @@ fn acting_as(identity: Option<&Identity>, namespace: &str) -> String {
     let Some(identity) = identity else {
         return String::new();
     };
-    let user = match (&identity.user, &identity.serviceaccount) {
-        (Some(user), _) => user.clone(),
-        (None, Some(account)) => {
-            let (ns, name) = account.split_once('/').unwrap_or((namespace, account));
-            format!("system:serviceaccount:{ns}:{name}")
-        }
-        (None, None) => "system:anonymous".into(),
-    };
+    let (user, groups) = identity.user_and_groups(namespace);
     let mut text = format!(" --as {}", shell_quote(&user));
-    for group in &identity.groups {
+    for group in &groups {
         text.push_str(&format!(" --as-group {}", shell_quote(group)));
     }
     text
@@ -53,7 +46,7 @@ pub fn command(action: &Action, namespace: &str) -> Option<String> {
         Action::Delete(delete) => {
             let what = match (&delete.object, &delete.file) {
                 (Some(object), _) => format!("{object} {ns}"),
-                (None, Some(file)) => format!("-f {file}"),
+                (None, Some(file)) => format!("-f {file} {ns}"),
                 (None, None) => String::new(),
             };
             let grace = delete

@@ -432,6 +432,26 @@ pub struct Identity {
     pub serviceaccount: Option<String>,
 }
 
+impl Identity {
+    /// The user and groups to impersonate: a ServiceAccount (`name` in `namespace`,
+    /// or `namespace/name`) gets the groups the API server gives its tokens.
+    pub fn user_and_groups(&self, namespace: &str) -> (String, Vec<String>) {
+        match (&self.user, &self.serviceaccount) {
+            (Some(user), _) => (user.clone(), self.groups.clone()),
+            (None, Some(account)) => {
+                let (ns, name) = account.split_once('/').unwrap_or((namespace, account));
+                let mut groups = vec![
+                    "system:serviceaccounts".to_string(),
+                    format!("system:serviceaccounts:{ns}"),
+                ];
+                groups.extend(self.groups.iter().cloned());
+                (format!("system:serviceaccount:{ns}:{name}"), groups)
+            }
+            (None, None) => ("system:anonymous".into(), Vec::new()),
+        }
+    }
+}
+
 /// The rejection an operation expects from the API server; it passes when the
 /// request is rejected this way.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]

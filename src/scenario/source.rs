@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn the_built_in_suites_are_compiled_in() {
         let seed = built_in("seed").unwrap();
-        assert_eq!(seed.len(), 5);
+        assert_eq!(seed.len(), 12);
         assert_eq!(seed[0].name(), "01-default-serviceaccount");
         assert!(seed[0].read("lab.yaml").unwrap().contains("id: \"01\""));
         assert!(

@@ -17,6 +17,7 @@ use crate::ui::Ui;
 pub async fn check(args: CheckArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     let mut session = Session::open(args.lab.lab.as_deref())?;
     hands_on(&session.loaded)?;
+    session.require_set_up()?;
     let connection = session.connect(&args.cluster).await?;
     let target = target(&connection, args.exec).await?;
     let step = ui.step(format!(
@@ -35,10 +36,11 @@ pub async fn check(args: CheckArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         grade.points,
         grade.max_points
     ));
-    let entry = session.entry_mut();
-    entry.record_check(grade.points, grade.max_points, progress::now());
-    let entry = entry.clone();
-    session.save()?;
+    let at = progress::now();
+    let entry = session.update(|entry| {
+        entry.record_check(grade.points, grade.max_points, at);
+        entry.clone()
+    })?;
     match args.output {
         Format::Json => println!(
             "{}",

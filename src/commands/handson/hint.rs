@@ -10,7 +10,12 @@ pub fn hint(args: LabArgs) -> Result<ExitCode, AppError> {
     let mut session = Session::open(args.lab.as_deref())?;
     hands_on(&session.loaded)?;
     let hints = session.loaded.lab.hints.clone();
-    let shown = session.entry().hints_shown;
+    // Counted in the file as it is now: hints shown in another terminal count too.
+    let shown = session.update(|entry| {
+        let shown = entry.hints_shown;
+        entry.hints_shown = (shown + 1).min(hints.len());
+        shown
+    })?;
     if shown >= hints.len() {
         // All used: show them together again, and what comes after hints.
         for (n, hint) in hints.iter().enumerate() {
@@ -23,8 +28,6 @@ pub fn hint(args: LabArgs) -> Result<ExitCode, AppError> {
     }
     println!("Hint {} of {}:", shown + 1, hints.len());
     task::print_markdown(&hints[shown]);
-    session.entry_mut().hints_shown = shown + 1;
-    session.save()?;
     if shown + 1 < hints.len() {
         println!("\n`kubelab hint` again for the next one.");
     }

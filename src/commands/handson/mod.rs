@@ -15,15 +15,12 @@ mod task;
 pub use check::check;
 pub use hint::hint;
 pub use progress::show as progress;
-pub use reset::reset;
+pub use reset::{reset, stop};
 pub use shell::shell;
 pub use solution::solution;
 pub use start::start;
 
 use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::Namespace;
-use kube::Api;
 
 use super::connect;
 use crate::AppError;
@@ -31,8 +28,8 @@ use crate::cli::{ClusterArgs, ExecMode};
 use crate::cluster::{self, Connection};
 use crate::engine::{self, Finished, Keep, Pace, Settings, Target};
 use crate::images::ImageMap;
-use crate::progress::{LabProgress, Progress};
-use crate::report::LabReport;
+use crate::progress::{InProgress, LabProgress, Progress};
+use crate::report::{LabReport, Outcome};
 use crate::scenario::{self, LoadedLab, Part};
 use crate::ui::Ui;
 
@@ -46,7 +43,7 @@ pub struct Session {
 impl Session {
     /// The lab `wanted` names among those started, else the one started last.
     pub fn open(wanted: Option<&str>) -> Result<Session, AppError> {
-        let progress = Progress::load().map_err(|e| AppError::Environment(e.to_string()))?;
+        let progress = Progress::load()?;
         let key = match wanted {
             Some(wanted) => find(&progress, wanted)?,
             None => progress.current.clone().ok_or_else(|| {
@@ -73,17 +70,18 @@ impl Session {
         &self.progress.labs[&self.key]
     }
 
-    pub fn entry_mut(&mut self) -> &mut LabProgress {
-        self.progress
-            .labs
-            .get_mut(&self.key)
-            .expect("the session's lab")
-    }
-
-    pub fn save(&self) -> Result<(), AppError> {
-        self.progress
-            .save()
-            .map_err(|e| AppError::Environment(e.to_string()))
+    /// Changes the lab's record in the progress file (as the file is now: other
+    /// commands may have written to it meanwhile), and here.
+    pub fn update<T>(&mut self, change: impl FnOnce(&mut LabProgress) -> T) -> Result<T, AppError> {
+        let key = self.key.clone();
+        let (written, result) =
+            Progress::update(|progress| progress.labs.get_mut(&key).map(change))?;
+        self.progress = written;
+        result.ok_or_else(|| {
+            AppError::Environment(format!(
+                "the record of lab {key} left the progress file while this command ran: `kubelab start` it again"
+            ))
+        })
     }
 
     /// The lab's id, as the student typed it into commands.
@@ -91,50 +89,56 @@ impl Session {
         &self.loaded.lab.id
     }
 
+    /// Commands that work on the lab's objects need them there.
+    pub fn require_set_up(&self) -> Result<(), AppError> {
+        if self.entry().is_set_up() {
+            return Ok(());
+        }
+        Err(AppError::Usage(format!(
+            "lab {} is not set up on its cluster (it was stopped, or a reset did not finish): `kubelab start {}` sets it up",
+            self.id(),
+            self.id()
+        )))
+    }
+
     /// The cluster the lab was started on (or the one the flags name, if it is the
-    /// same), checked to be that very cluster still.
+    /// same), checked to be that very cluster still (by its kube-system uid).
     pub async fn connect(&self, args: &ClusterArgs) -> Result<Connection, AppError> {
         let recorded = &self.entry().cluster;
-        let (connection, named) = if connect::names_a_cluster(args) {
+        let id = self.id();
+        if connect::names_a_cluster(args) {
             let choice = connect::choice(args, None)?;
             let connection = cluster::existing_provider(&choice).await.connect().await?;
-            (connection, true)
-        } else {
-            let provider = cluster::existing_provider(&recorded.choice()).await;
-            let connection = provider.connect().await.map_err(|e| {
-                AppError::Environment(format!(
-                    "lab {} was started on {}, which cannot be reached ({}): `kubelab start {}` starts a cluster and sets the lab up again",
-                    self.id(),
+            if connect::cluster_uid(&connection).await? != recorded.uid {
+                return Err(AppError::Usage(format!(
+                    "lab {id} was started on {}, but the flags or KUBECONFIG name the cluster at {}: use the lab's cluster (unset KUBECONFIG, or leave out --kubeconfig, --context and --provider), or start the lab there: `kubelab start {id}`",
                     recorded.describe(),
-                    crate::report::error_chain(&e),
-                    self.id()
-                ))
-            })?;
-            (connection, false)
-        };
-        if connection.server != recorded.server {
-            return Err(AppError::Usage(format!(
-                "lab {} was started on {}, but {} name the cluster at {}: use the lab's cluster (unset KUBECONFIG, or leave out --kubeconfig, --context and --provider), or start the lab there: `kubelab start {}`",
-                self.id(),
-                recorded.describe(),
-                if named {
-                    "the flags or KUBECONFIG"
-                } else {
-                    "the record"
-                },
-                connection.server,
-                self.id()
-            )));
+                    connection.server,
+                )));
+            }
+            return Ok(connection);
         }
-        if cluster_uid(&connection).await? != recorded.uid {
-            return Err(AppError::Usage(format!(
-                "the cluster at {} was made again since lab {} was started, so the lab's starting state is gone: `kubelab start {}` sets it up again",
-                connection.server,
-                self.id(),
-                self.id()
+        let provider = cluster::existing_provider(&recorded.choice()).await;
+        let connection = provider.connect().await.map_err(|e| {
+            AppError::Environment(format!(
+                "lab {id} was started on {}, which cannot be reached ({}): `kubelab start {id}` starts a cluster and sets the lab up again",
+                recorded.describe(),
+                crate::report::error_chain(&e),
+            ))
+        })?;
+        if connect::cluster_uid(&connection).await? != recorded.uid {
+            return Err(AppError::Environment(format!(
+                "{} was made again since lab {id} was started, so the lab's starting state is gone: `kubelab start {id}` sets it up again",
+                recorded.describe(),
             )));
         }
         Ok(connection)
+    }
+
+    /// The other labs set up on this lab's cluster.
+    pub fn others(&self) -> Vec<InProgress> {
+        self.progress
+            .set_up_on(&self.entry().cluster.uid, Some(&self.key))
     }
 
     /// Runs `part` of the lab on `target` with the lab's run id.
@@ -152,7 +156,7 @@ impl Session {
             ImageMap(entry.images.clone()),
             // A solution replaces what the student made since the start.
             (part == Part::Solution).then_some(entry.started_at),
-            self.progress.runs_on(&target.server, Some(&self.key)),
+            &self.others(),
         );
         run_part(target, &self.loaded, &settings, &entry.run_id, ui).await
     }
@@ -217,19 +221,6 @@ fn load(entry: &LabProgress) -> Result<LoadedLab, AppError> {
     Ok(chosen.remove(0))
 }
 
-/// The uid of kube-system: which cluster this is, beyond its address.
-async fn cluster_uid(connection: &Connection) -> Result<String, AppError> {
-    let namespaces: Api<Namespace> = Api::all(connection.client.clone());
-    let namespace = namespaces
-        .get("kube-system")
-        .await
-        .map_err(|source| cluster::Error::Kube {
-            context: format!("reading namespace kube-system of {}", connection.server),
-            source,
-        })?;
-    Ok(namespace.metadata.uid.unwrap_or_default())
-}
-
 /// The target for a lab command (probes in pods when a node runs them).
 async fn target(connection: &Connection, exec: ExecMode) -> Result<Target, AppError> {
     connect::target(connection, exec).await
@@ -242,7 +233,7 @@ fn settings(
     keep: Keep,
     images: ImageMap,
     adopt_since: Option<u64>,
-    protected: BTreeMap<String, String>,
+    others: &[InProgress],
 ) -> Settings {
     Settings {
         jobs: 1,
@@ -251,12 +242,36 @@ fn settings(
         images,
         part,
         adopt_since,
-        protected: std::sync::Arc::new(protected),
+        protected: std::sync::Arc::new(protected(others)),
         pace: if part == Part::Checks {
             Pace::Check
         } else {
             Pace::Run
         },
+    }
+}
+
+/// The run ids of other labs set up on the cluster, with their keys: never changed.
+fn protected(others: &[InProgress]) -> BTreeMap<String, String> {
+    others
+        .iter()
+        .map(|o| (o.run_id.clone(), o.key.clone()))
+        .collect()
+}
+
+/// A part that must pass (a start, a solution): what it did, or why it did not.
+fn passed(report: LabReport, doing: &str, server: &str) -> Result<LabReport, AppError> {
+    let message = |why: Option<&String>| {
+        format!(
+            "{doing} on {server} did not work (what it made is removed): {}",
+            why.map(String::as_str)
+                .unwrap_or("one of its operations failed")
+        )
+    };
+    match report.outcome {
+        Outcome::Passed => Ok(report),
+        Outcome::Invalid => Err(AppError::Usage(message(report.error.as_ref()))),
+        _ => Err(AppError::Environment(message(report.error.as_ref()))),
     }
 }
 

@@ -1,15 +1,14 @@
 //! `kubelab reset`: what the lab and the student made in the lab's namespaces goes,
 //! then the starting state is set up again (with a new run id).
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{Session, hands_on, target};
+use super::{Session, hands_on, passed, target};
 use crate::AppError;
 use crate::cli::{ExecMode, ResetArgs};
 use crate::engine::{self, Keep};
-use crate::progress;
-use crate::report::Outcome;
 use crate::scenario::Part;
 use crate::ui::Ui;
 
@@ -21,55 +20,37 @@ pub async fn reset(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     hands_on(&session.loaded)?;
     let connection = session.connect(&args.cluster).await?;
     let target = target(&connection, ExecMode::Auto).await?;
-    let namespaces = session.loaded.lab.namespaces.clone();
-    let entry = session.entry().clone();
-    let step = ui.step(format!(
-        "removing what lab {} and you made in {} since it started",
-        session.id(),
-        namespaces.join(", ")
-    ));
-    let others = session.progress.runs_on(&target.server, Some(&session.key));
-    let scope = engine::reset::Scope {
-        namespaces: &namespaces,
-        run_id: &entry.run_id,
-        since: entry.started_at,
-        others: &others,
-    };
-    let removed =
-        engine::reset::remove(&target.client, &target.resources, &scope, REMOVE_TIMEOUT).await?;
-    step.done(if removed.is_empty() {
-        "nothing to remove".to_string()
-    } else {
-        format!("removed {}", removed.join(", "))
-    });
-    // A new run id: nothing of the old one may pass for the new start.
-    let now = progress::now();
+    let removed = take_away(&mut session, &target, args.consent.yes, ui).await?;
+    // Until the start is set up again, the lab is not set up: an interrupted or failed
+    // reset must not leave a record of objects that are gone.
+    let now = super::super::connect::server_time(&target.client)
+        .await
+        .unwrap_or_else(crate::progress::now);
+    let run_id = engine::new_run_id();
+    let step = ui.step(format!("setting up lab {} again", session.id()));
     {
-        let entry = session.entry_mut();
-        entry.run_id = engine::new_run_id();
+        // The new run, for this run only until it is set up.
+        let entry = session.progress.labs.get_mut(&session.key).expect("open");
+        entry.run_id = run_id.clone();
         entry.started_at = now;
     }
-    let step = ui.step(format!("setting up lab {} again", session.id()));
     let report = session
         .run(&target, Part::Start, Keep::WhenPassed, &Ui::new(true))
         .await?;
-    if report.outcome == Outcome::Passed {
-        step.done(format!(
-            "lab {} set up: {}",
-            session.id(),
-            super::actions(&report)
-        ));
-    } else {
-        return Err(AppError::Environment(format!(
-            "lab {} could not be set up again on {} (what it had made is removed): {}",
-            session.id(),
-            connection.server,
-            report
-                .error
-                .unwrap_or_else(|| "an operation of its start failed".into())
-        )));
-    }
-    session.save()?;
+    let report = passed(
+        report,
+        &format!("setting up lab {} again", session.id()),
+        &connection.server,
+    )?;
+    step.done(format!(
+        "lab {} set up: {}",
+        session.id(),
+        super::actions(&report)
+    ));
+    session.update(|entry| {
+        entry.run_id = run_id;
+        entry.started_at = now;
+    })?;
     println!(
         "Lab {} is back at its start{}. `kubelab check` grades it; the task again: `kubelab start {}`.",
         session.id(),
@@ -81,4 +62,84 @@ pub async fn reset(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         session.id()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `kubelab stop`: the lab's objects and the student's go; the lab is not set up.
+pub async fn stop(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
+    let mut session = Session::open(args.lab.lab.as_deref())?;
+    hands_on(&session.loaded)?;
+    session.require_set_up()?;
+    let connection = session.connect(&args.cluster).await?;
+    let target = target(&connection, ExecMode::Auto).await?;
+    let removed = take_away(&mut session, &target, args.consent.yes, ui).await?;
+    println!(
+        "Lab {} is stopped{}; its progress stays (`kubelab progress`), `kubelab start {}` sets it up again.",
+        session.id(),
+        if removed.is_empty() {
+            String::new()
+        } else {
+            format!(" (removed {})", removed.join(", "))
+        },
+        session.id()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes what the lab and the student made (asking first on a cluster kubelab did
+/// not make), and records that the lab is not set up. Returns what went.
+pub async fn take_away(
+    session: &mut Session,
+    target: &engine::Target,
+    yes: bool,
+    ui: &Ui,
+) -> Result<Vec<String>, AppError> {
+    let entry = session.entry().clone();
+    let others = session.others();
+    let namespaces = session.loaded.lab.namespaces.clone();
+    let scope = engine::reset::Scope {
+        namespaces: &namespaces,
+        run_id: &entry.run_id,
+        since: entry.started_at,
+        others: &others,
+    };
+    let doomed = engine::reset::plan(&target.client, &target.resources, &scope).await?;
+    let names: Vec<String> = doomed.iter().map(|c| c.describe()).collect();
+    if entry.cluster.provider == "kubeconfig" && !yes && !names.is_empty() {
+        confirm(session.id(), &entry.cluster.describe(), &names)?;
+    }
+    let step = ui.step(format!(
+        "removing what lab {} and you made in {} since it started",
+        session.id(),
+        namespaces.join(", ")
+    ));
+    engine::reset::remove(&target.client, &doomed, REMOVE_TIMEOUT).await?;
+    step.done(if names.is_empty() {
+        "nothing to remove".to_string()
+    } else {
+        format!("removed {}", names.join(", "))
+    });
+    session.update(|entry| entry.run_id.clear())?;
+    Ok(names)
+}
+
+/// On a cluster kubelab did not make, what was made in the lab's namespaces since it
+/// started may be someone else's: the person says yes to the list first.
+fn confirm(lab: &str, cluster: &str, names: &[String]) -> Result<(), AppError> {
+    let list = names.join(", ");
+    if !std::io::stdin().is_terminal() {
+        return Err(AppError::Usage(format!(
+            "lab {lab} is on {cluster}, which kubelab did not make; this removes what was made in its namespaces since the lab started: {list}. Confirm with --yes"
+        )));
+    }
+    eprint!("On {cluster}, kubelab will delete:\n  {list}\nContinue? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(AppError::Usage(format!(
+            "nothing was removed: lab {lab} stays as it is"
+        )))
+    }
 }

@@ -56,7 +56,14 @@ pub async fn shell(args: ShellArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     let access = probes
         .pod_access(&reference, &namespace, container.as_deref())
         .await
-        .map_err(|e| AppError::Usage(format!("no shell in {reference} of {namespace}: {e}")))?;
+        .map_err(|e| {
+            let message = format!("no shell in {reference} of {namespace}: {e}");
+            match e {
+                // The API server could not be asked: the environment's problem.
+                crate::probe::Error::Kube(..) => AppError::Environment(message),
+                _ => AppError::Usage(message),
+            }
+        })?;
     if target.execution.runs_pods() {
         ui.info(format!(
             "a shell in {} (exit or Ctrl-D leaves it)",
@@ -74,13 +81,10 @@ pub async fn shell(args: ShellArgs, ui: &Ui) -> Result<ExitCode, AppError> {
             sandbox::DIFFERENCES
         ));
     }
-    let code = {
-        let _interrupts = crate::probe::terminal::InterruptsToShell::new();
-        access
-            .shell()
-            .await
-            .map_err(|e| AppError::Environment(format!("the shell could not run: {e}")))?
-    };
+    let code = access
+        .shell()
+        .await
+        .map_err(|e| AppError::Environment(format!("the shell could not run: {e}")))?;
     // The pod's materialized files (host stand-in) go with the access.
     drop(access);
     probes.clear().await;

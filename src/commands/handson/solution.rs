@@ -21,21 +21,28 @@ pub async fn solution(args: SolutionArgs, ui: &Ui) -> Result<ExitCode, AppError>
         );
         return Ok(ExitCode::SUCCESS);
     }
+    session.require_set_up()?;
     let connection = session.connect(&args.cluster).await?;
     let target = target(&connection, ExecMode::Auto).await?;
+    // What the solution applied stays, whatever happens after (it replaced the
+    // student's attempt, which no cleanup could bring back).
     let report = session
-        .run(&target, Part::Solution, Keep::WhenPassed, ui)
+        .run(&target, Part::Solution, Keep::Everything, ui)
         .await?;
     if report.outcome != Outcome::Passed {
         return Err(AppError::Environment(format!(
-            "the solution of lab {} did not apply on {}: {}",
+            "the solution of lab {} did not finish on {} (what it applied stays; `kubelab reset` starts over): {}",
             session.id(),
             connection.server,
             report.error.unwrap_or_else(|| "an operation failed".into())
         )));
     }
-    session.entry_mut().solved_with_solution = true;
-    session.save()?;
+    // A lab solved alone stays solved alone.
+    session.update(|entry| {
+        if !entry.solved {
+            entry.solved_with_solution = true;
+        }
+    })?;
     println!("\nApplied. `kubelab check` grades the cluster now.");
     Ok(ExitCode::SUCCESS)
 }

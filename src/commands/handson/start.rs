@@ -4,13 +4,12 @@
 use std::process::ExitCode;
 
 use super::super::{connect, image_map, labs::lab_images, labs_of};
-use super::{actions, cluster_uid, hands_on, run_part, settings, target, task};
+use super::{actions, hands_on, passed, run_part, settings, target, task};
 use crate::AppError;
 use crate::cli::{ExecMode, StartArgs};
 use crate::cluster::{self, Ensured, UpOptions};
 use crate::engine::{self, Keep};
 use crate::progress::{self, ClusterRef, LabProgress, Progress};
-use crate::report::Outcome;
 use crate::scenario::{self, Part};
 use crate::ui::Ui;
 
@@ -46,9 +45,9 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     let here = ClusterRef::of(
         &connection,
         Some(kubeconfig.clone()),
-        cluster_uid(&connection).await?,
+        connect::cluster_uid(&connection).await?,
     );
-    let mut progress = Progress::load().map_err(|e| AppError::Environment(e.to_string()))?;
+    let progress = Progress::load()?;
     // Later commands may run from another directory.
     let dir = args
         .dir
@@ -57,10 +56,13 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         .map(|d| d.canonicalize().unwrap_or_else(|_| d.clone()));
     let key = Progress::key(loaded.suite, dir.as_deref(), &loaded.lab.id);
     let previous = progress.labs.get(&key).cloned();
-    let now = progress::now();
+    // The server's clock: creation timestamps are compared with it.
+    let now = connect::server_time(&connection.client)
+        .await
+        .unwrap_or_else(progress::now);
     let entry = match previous {
-        // Started on this very cluster: the student's work is there; go on with it.
-        Some(previous) if previous.cluster == here => {
+        // Set up on this very cluster: the student's work is there; go on with it.
+        Some(previous) if previous.cluster.uid == here.uid && previous.is_set_up() => {
             ui.info(format!(
                 "lab {} was started on this cluster {} ago: carrying on with it (`kubelab reset` starts over)",
                 loaded.lab.id,
@@ -72,31 +74,21 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         }
         previous => {
             let run_id = engine::new_run_id();
-            let others = progress.runs_on(&connection.server, Some(&key));
-            let settings = settings(Part::Start, Keep::WhenPassed, images.clone(), None, others);
+            let others = progress.set_up_on(&here.uid, Some(&key));
+            let settings = settings(Part::Start, Keep::WhenPassed, images.clone(), None, &others);
             let step = ui.step(format!("setting up lab {}", loaded.lab.id));
             // One line for the setup: its operations are not the student's business.
             let report = run_part(&target, &loaded, &settings, &run_id, &Ui::new(true)).await?;
-            if report.outcome == Outcome::Passed {
-                step.done(format!(
-                    "lab {} set up: {}",
-                    loaded.lab.id,
-                    actions(&report)
-                ));
-            }
-            if report.outcome != Outcome::Passed {
-                let why = report
-                    .error
-                    .unwrap_or_else(|| "an operation of its start failed".into());
-                let message = format!(
-                    "lab {} could not be set up on {} (what it had made is removed): {why}",
-                    loaded.lab.id, connection.server
-                );
-                return Err(match report.outcome {
-                    Outcome::Invalid => AppError::Usage(message),
-                    _ => AppError::Environment(message),
-                });
-            }
+            let report = passed(
+                report,
+                &format!("setting up lab {}", loaded.lab.id),
+                &connection.server,
+            )?;
+            step.done(format!(
+                "lab {} set up: {}",
+                loaded.lab.id,
+                actions(&report)
+            ));
             // Progress carries over from an earlier start (elsewhere): hints, points.
             let earlier = previous.unwrap_or_default();
             LabProgress {
@@ -114,16 +106,16 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
                     earlier.first_started_at
                 },
                 max_points: loaded.lab.max_points(),
+                namespaces: loaded.lab.namespaces.clone(),
                 images: images.0.clone(),
                 ..earlier
             }
         }
     };
-    progress.current = Some(key.clone());
-    progress.labs.insert(key, entry.clone());
-    progress
-        .save()
-        .map_err(|e| AppError::Environment(e.to_string()))?;
+    Progress::update(|progress| {
+        progress.current = Some(key.clone());
+        progress.labs.insert(key, entry.clone());
+    })?;
     task::print_task(&loaded);
     task::print_reach(
         &loaded,
