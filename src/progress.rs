@@ -338,7 +338,6 @@ mod tests {
         let now = Progress::load_from(path.clone()).unwrap();
         assert!(now.labs.contains_key("seed/03"), "{written:?}");
         assert_eq!(now.labs["seed/02"].hints_shown, 1);
-        progress = now;
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
