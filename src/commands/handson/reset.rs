@@ -54,11 +54,7 @@ pub async fn reset(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     println!(
         "Lab {} is back at its start{}. `kubelab check` grades it; the task again: `kubelab start {}`.",
         session.id(),
-        if removed.is_empty() {
-            String::new()
-        } else {
-            format!(" (removed {})", removed.join(", "))
-        },
+        removed_note(&removed),
         session.id()
     );
     Ok(ExitCode::SUCCESS)
@@ -75,14 +71,19 @@ pub async fn stop(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     println!(
         "Lab {} is stopped{}; its progress stays (`kubelab progress`), `kubelab start {}` sets it up again.",
         session.id(),
-        if removed.is_empty() {
-            String::new()
-        } else {
-            format!(" (removed {})", removed.join(", "))
-        },
+        removed_note(&removed),
         session.id()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// " (removed Pod default/mydemo, ...)", or nothing.
+fn removed_note(removed: &[String]) -> String {
+    if removed.is_empty() {
+        String::new()
+    } else {
+        format!(" (removed {})", removed.join(", "))
+    }
 }
 
 /// Removes what the lab and the student made (asking first on a cluster kubelab did
