@@ -33,6 +33,9 @@ pub enum Command {
     Start(StartArgs),
     /// Check the lab against the cluster as it is now: ✓/✗ per task, points, and what
     /// is still wrong (exit 0 when all pass, 1 otherwise). Never changes anything.
+    #[command(
+        after_help = "Examples:\n  kubelab check                 the lab started last\n  kubelab check 02 -v           everything a failing check saw: commands, bodies, diffs\n  kubelab check -o json         the grade as JSON (points, problems, diagnoses)"
+    )]
     Check(CheckArgs),
     /// Print the lab's next hint (hints come one at a time; shown ones are remembered).
     Hint(LabArgs),

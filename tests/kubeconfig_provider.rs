@@ -313,7 +313,7 @@ fn why_and_check_ask_the_cluster_kubeconfig_names_not_the_running_local_one() {
     let out = on_elsewhere(&["reset", "05"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        stderr(&out).contains("which kubelab did not make; this removes what was made in its namespaces since the lab started: Namespace quiet-workloads. Confirm with --yes"),
+        stderr(&out).contains("which kubelab did not make; this removes what was made in its namespaces since the lab started: Pod quiet-workloads/pure-workload, Pod quiet-workloads/sa-optout, ServiceAccount quiet-workloads/no-api. Confirm with --yes"),
         "{}",
         text(&out)
     );

@@ -49,6 +49,9 @@ pub struct Scope<'a> {
     pub run_id: &'a str,
     pub since: u64,
     pub others: &'a [InProgress],
+    /// Empty the lab's own namespaces instead of deleting them: a reset sets them up
+    /// again at once, and a namespace takes the namespace controller seconds to go.
+    pub keep_namespaces: bool,
 }
 
 impl Scope<'_> {
@@ -129,7 +132,7 @@ pub async fn plan(
                 }
             }
         }
-        if made_by_lab && !shared {
+        if made_by_lab && !shared && !scope.keep_namespaces {
             // The lab made the namespace and nobody else uses it: deleting it takes
             // everything in it, whatever its kind.
             doomed.push(Created::new(namespaces, None, namespace));
@@ -224,6 +227,7 @@ mod tests {
             run_id: "run02",
             since: 200,
             others: &others,
+            keep_namespaces: false,
         };
         let takes = |o: &DynamicObject| scope.takes(o, Some("default"));
         assert!(

@@ -20,7 +20,7 @@ pub async fn reset(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     hands_on(&session.loaded)?;
     let connection = session.connect(&args.cluster).await?;
     let target = target(&connection, ExecMode::Auto).await?;
-    let removed = take_away(&mut session, &target, args.consent.yes, ui).await?;
+    let removed = take_away(&mut session, &target, args.consent.yes, true, ui).await?;
     // Until the start is set up again, the lab is not set up: an interrupted or failed
     // reset must not leave a record of objects that are gone.
     let now = super::super::connect::server_time(&target.client)
@@ -67,7 +67,7 @@ pub async fn stop(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     session.require_set_up()?;
     let connection = session.connect(&args.cluster).await?;
     let target = target(&connection, ExecMode::Auto).await?;
-    let removed = take_away(&mut session, &target, args.consent.yes, ui).await?;
+    let removed = take_away(&mut session, &target, args.consent.yes, false, ui).await?;
     println!(
         "Lab {} is stopped{}; its progress stays (`kubelab progress`), `kubelab start {}` sets it up again.",
         session.id(),
@@ -87,11 +87,13 @@ fn removed_note(removed: &[String]) -> String {
 }
 
 /// Removes what the lab and the student made (asking first on a cluster kubelab did
-/// not make), and records that the lab is not set up. Returns what went.
-pub async fn take_away(
+/// not make), and records that the lab is not set up. Returns what went. A reset
+/// (`keep_namespaces`) empties the lab's own namespaces instead of deleting them.
+async fn take_away(
     session: &mut Session,
     target: &engine::Target,
     yes: bool,
+    keep_namespaces: bool,
     ui: &Ui,
 ) -> Result<Vec<String>, AppError> {
     let entry = session.entry().clone();
@@ -102,6 +104,7 @@ pub async fn take_away(
         run_id: &entry.run_id,
         since: entry.started_at,
         others: &others,
+        keep_namespaces,
     };
     let doomed = engine::reset::plan(&target.client, &target.resources, &scope).await?;
     let names: Vec<String> = doomed.iter().map(|c| c.describe()).collect();
