@@ -55,6 +55,7 @@ impl Installed {
             .env("KUBELAB_PROVIDER", "local")
             .env("KUBELAB_ASSETS", &self.assets)
             .env("NO_COLOR", "1")
+            .env_remove("KUBECONFIG")
             .env_remove("KUBELAB_SCENARIOS")
             .env_remove("KUBELAB_CLUSTER")
             .output()
@@ -71,7 +72,7 @@ fn the_binary_alone_runs_its_built_in_labs_from_an_empty_directory() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         stdout(&out).lines().filter(|l| !l.starts_with(' ')).count(),
-        5,
+        12,
         "{}",
         text(&out)
     );

@@ -49,6 +49,7 @@ impl Lab {
         cmd.env("KUBELAB_STATE_DIR", self.state_root.path())
             .env("KUBELAB_PROVIDER", "local")
             .env_remove("KUBELAB_CLUSTER")
+            .env_remove("KUBECONFIG")
             .env("NO_COLOR", "1");
         cmd
     }
