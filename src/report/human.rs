@@ -140,9 +140,15 @@ pub fn details(op: &OperationReport) -> Vec<String> {
     if let (Some(rbac), false) = (&op.observed.rbac, diagnosed) {
         add(&format!("rbac: {}", rbac.summary));
     }
-    let body: String = op.observed.body.chars().take(600).collect();
-    if !body.trim().is_empty() && op.observed.diff.is_none() && !diagnosed {
-        add(&format!("got body: {}", body.trim()));
+    // A diagnosed denial needs only the API server's own words, not its whole body.
+    match (&op.observed.message, diagnosed) {
+        (Some(message), true) => add(&format!("the API server said: {message}")),
+        _ => {
+            let body: String = op.observed.body.chars().take(600).collect();
+            if !body.trim().is_empty() && op.observed.diff.is_none() {
+                add(&format!("got body: {}", body.trim()));
+            }
+        }
     }
     lines
 }
