@@ -340,6 +340,17 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep: bool,
 
+    /// Give each lab its own copy of its namespaces and cluster-wide names
+    /// (project-swan becomes project-swan-03-RUN), so that runs and people share a
+    /// cluster without touching each other's objects. On by default on a cluster
+    /// kubelab did not make; --no-isolate turns it off.
+    #[arg(long, overrides_with = "no_isolate")]
+    pub isolate: bool,
+
+    /// Use the namespaces as the labs name them, even on a cluster kubelab did not make.
+    #[arg(long, overrides_with = "isolate")]
+    pub no_isolate: bool,
+
     /// Labs to run at the same time (labs sharing a namespace never overlap).
     #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,

@@ -318,7 +318,8 @@ fn cleanup_spares_what_existed_before_and_refuses_to_change_it() {
     let out = lab.run(&["run", "02"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(
-        stderr(&out).contains("Role default/pod-reader already exists and was not made by kubelab"),
+        stderr(&out)
+            .contains("Role default/pod-reader already exists and was not made by this run"),
         "{}",
         text(&out)
     );

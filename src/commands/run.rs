@@ -86,16 +86,28 @@ async fn run_connected(
         pace: engine::Pace::Run,
     };
     let run_id = engine::new_run_id();
+    // A cluster kubelab did not make is someone else's: each lab gets its own copy.
+    let isolate = args.isolate || (!args.no_isolate && target.provider == "kubeconfig");
+    let labs = if isolate {
+        scenario::copy::isolated(labs, &run_id)?
+    } else {
+        labs
+    };
     let mode = if target.execution.runs_pods() {
         "probes in pods"
     } else {
         "probes on the host for each pod"
     };
     ui.info(format!(
-        "run {run_id}: {} labs on {} ({}, {mode})",
+        "run {run_id}: {} labs on {} ({}, {mode}{})",
         labs.len(),
         target.server,
-        target.provider
+        target.provider,
+        if isolate {
+            ", each lab in its own namespaces"
+        } else {
+            ""
+        }
     ));
     match engine::run_labs(&target, labs, &settings, &run_id, ui).await {
         Finished::Completed(report) => Ok(report),

@@ -23,7 +23,7 @@ pub enum Error {
     #[error("{0} does not exist")]
     Missing(String),
     #[error(
-        "{object} already exists and was not made by kubelab (no kubelab.dev/lab label): refusing to change it; delete it or use another cluster"
+        "{object} already exists and was not made by this run (another run's, or not kubelab's): refusing to change it; `kubelab run --isolate` gives each lab namespaces of its own, or delete it"
     )]
     NotOurs { object: String },
     #[error(

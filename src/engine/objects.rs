@@ -20,6 +20,9 @@ use crate::scenario::{Identity, ObjectRef, PatchType};
 
 pub const LAB_LABEL: &str = "kubelab.dev/lab";
 pub const RUN_LABEL: &str = "kubelab.dev/run";
+/// On what `run --keep` leaves: a later run of the same lab may take it over. Without
+/// it, an object belongs to its run alone (two runs at once never share objects).
+pub const KEPT_LABEL: &str = "kubelab.dev/kept";
 pub const FIELD_MANAGER: &str = "kubelab";
 
 /// When an object was made, in seconds since the epoch.
@@ -93,6 +96,8 @@ pub struct Objects {
     /// A run takes over what an earlier run of the same lab kept (and removes it);
     /// a hands-on command removes only what it made itself.
     takes_over: bool,
+    /// This run leaves its objects for a later run (`run --keep`).
+    leaves_for_later: bool,
     /// Run ids of hands-on labs in progress (and their labs): never changed.
     protected: Arc<std::collections::BTreeMap<String, String>>,
     /// What this lab created and has not deleted yet.
@@ -116,6 +121,8 @@ impl Objects {
             images: settings.images.clone(),
             adopt_since: settings.adopt_since,
             takes_over: settings.part == crate::scenario::Part::All,
+            leaves_for_later: settings.part == crate::scenario::Part::All
+                && settings.keep == super::Keep::Everything,
             protected: settings.protected.clone(),
             created,
         }
@@ -221,7 +228,12 @@ impl Objects {
             existed = None;
         }
         if let Some(existing) = &existed {
-            let ours = existing.labels().get(LAB_LABEL) == Some(&self.lab_id);
+            let ours = existing.labels().get(LAB_LABEL) == Some(&self.lab_id)
+                && (existing.labels().get(RUN_LABEL) == Some(&self.run_id)
+                    || existing
+                        .labels()
+                        .get(KEPT_LABEL)
+                        .is_some_and(|v| v == "true"));
             if !ours && gvk.kind == "Namespace" {
                 return Ok(Applied::UsedExisting(object_name));
             }
@@ -277,6 +289,9 @@ impl Objects {
         let labels = object.metadata.labels.get_or_insert_with(Default::default);
         labels.insert(LAB_LABEL.into(), self.lab_id.clone());
         labels.insert(RUN_LABEL.into(), self.run_id.clone());
+        if self.leaves_for_later {
+            labels.insert(KEPT_LABEL.into(), "true".into());
+        }
         if let Some(template) = object.data.pointer_mut("/spec/template") {
             if !template.is_object() {
                 return; // not a pod template: the API server will say what is wrong

@@ -36,6 +36,8 @@ pub struct LoadedLab {
     /// Request bodies (`body-file`) by name.
     pub files: BTreeMap<String, String>,
     pub template: String,
+    /// lab.yaml as a tree, from which an isolated copy is made.
+    pub raw: serde_json::Value,
 }
 
 impl LoadedLab {
@@ -96,6 +98,8 @@ pub fn load_lab(folder: &LabFolder) -> Result<LoadedLab, Vec<Problem>> {
         .unwrap_or_default();
     let lab: Lab = serde_saphyr::from_str(&text)
         .map_err(|e| vec![deserialize_problem(&file, &text, &locations, &e)])?;
+    let raw: serde_json::Value = serde_saphyr::from_str(&text)
+        .map_err(|e| vec![deserialize_problem(&file, &text, &locations, &e)])?;
     let checked = lint::check(&lab, folder, &file, &locations);
     if !checked.problems.is_empty() {
         return Err(checked.problems);
@@ -107,6 +111,7 @@ pub fn load_lab(folder: &LabFolder) -> Result<LoadedLab, Vec<Problem>> {
         manifests: checked.manifests,
         files: checked.files,
         template: checked.template,
+        raw,
     })
 }
 

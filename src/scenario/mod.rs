@@ -1,6 +1,7 @@
 //! Labs: the file model, where lab files come from (the binary or a folder), loading
 //! with exact error positions, validation, variables, the schema.
 
+pub mod copy;
 mod forms;
 pub mod kubectl;
 mod lint;

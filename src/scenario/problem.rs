@@ -43,6 +43,9 @@ pub enum Error {
         available: Vec<String>,
     },
 
+    #[error("lab {lab}: its isolated copy could not be made (a bug, please report it): {message}")]
+    Copy { lab: String, message: String },
+
     #[error("no labs in {}: a lab is a folder with a lab.yaml", .0.display())]
     NoLabs(PathBuf),
 

@@ -67,15 +67,22 @@ impl Terminal {
 
     /// Waits until the screen shows `text` `count` times; the screen then.
     pub fn wait_for_nth(&self, text: &str, count: usize, timeout: Duration) -> String {
+        self.wait_until(timeout, &format!("{text:?} ({count} times)"), |screen| {
+            screen.matches(text).count() >= count
+        })
+    }
+
+    /// Waits until `ready` holds for the screen; the screen then.
+    fn wait_until(&self, timeout: Duration, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let screen = self.screen();
-            if screen.matches(text).count() >= count {
+            if ready(&screen) {
                 return screen;
             }
             assert!(
                 Instant::now() < deadline,
-                "the screen did not show {text:?} ({count} times) within {timeout:?}:\n{screen}"
+                "the screen did not show {what} within {timeout:?}:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -89,7 +96,10 @@ impl Terminal {
     pub fn run(&self, line: &str, timeout: Duration) -> String {
         let prompts = self.screen().matches("student$ ").count();
         self.type_line(line);
-        self.wait_for_nth("student$ ", prompts + 1, timeout)
+        // A new prompt, last on the screen: the command has finished printing.
+        self.wait_until(timeout, "the prompt back", |screen| {
+            screen.matches("student$ ").count() > prompts && screen.trim_end().ends_with("student$")
+        })
     }
 }
 
