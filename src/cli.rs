@@ -70,6 +70,126 @@ pub enum Command {
     /// Start, inspect and stop the cluster the labs run on.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// A class on one cluster: an identity, isolated labs and an RBAC fence per
+    /// student; grades for the instructor.
+    #[command(subcommand)]
+    Class(ClassCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassCommand {
+    /// Make the students: an identity each (a client certificate, or a ServiceAccount
+    /// token where the cluster signs none), namespaces for every lab, RBAC that fences
+    /// them in, and one kubeconfig per student.
+    #[command(
+        after_help = "Examples:\n  kubelab class up --students 30 --out class/\n  kubelab class up --roster names.txt --class-name cka-june 02 04 07\n\nThen each student: export KUBECONFIG=class/student-01.kubeconfig; kubelab start 02"
+    )]
+    Up(ClassUpArgs),
+    /// Check every student's started labs and print students by labs with points.
+    #[command(
+        after_help = "Examples:\n  kubelab class grade --class class/\n  kubelab class grade --html grades.html --csv grades.csv --junit grades.xml\n  kubelab class grade -o json"
+    )]
+    Grade(ClassGradeArgs),
+    /// Take one student's labs (or one lab) back to their start.
+    #[command(
+        after_help = "Examples:\n  kubelab class reset student-03\n  kubelab class reset ann 02"
+    )]
+    Reset(ClassResetArgs),
+    /// Remove every student's namespaces, RBAC and identities, and the kubeconfigs.
+    #[command(after_help = "Example:\n  kubelab class down --class class/")]
+    Down(ClassDownArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassUpArgs {
+    /// Labs the class does, by id or folder name; all hands-on labs when none are given.
+    pub labs: Vec<String>,
+
+    /// How many students: student-01, student-02, ...
+    #[arg(long, conflicts_with = "roster", value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub students: Option<u32>,
+
+    /// A file with one student name per line (DNS labels; # starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub roster: Option<PathBuf>,
+
+    /// The class's name (it labels everything the class makes).
+    #[arg(long, default_value = "class")]
+    pub class_name: String,
+
+    /// Where the kubeconfigs (DIR/<student>.kubeconfig) and the class file go.
+    #[arg(long, value_name = "DIR", default_value = "kubelab-class")]
+    pub out: PathBuf,
+
+    /// How long the students' credentials are valid (e.g. 12h, 7d).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    pub valid: Duration,
+
+    /// local: start the cluster with a real node, so the labs' pods run.
+    #[arg(long)]
+    pub node: bool,
+
+    #[command(flatten)]
+    pub dir: DirArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    #[command(flatten)]
+    pub consent: Consent,
+
+    #[command(flatten)]
+    pub images: ImageArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassGradeArgs {
+    /// The folder `class up --out` wrote.
+    #[arg(long, value_name = "DIR", default_value = "kubelab-class")]
+    pub class: PathBuf,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// The grades on stdout: a table, or JSON.
+    #[arg(long, short, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+
+    /// Also write the grades as CSV (a column per lab).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Also write JUnit XML (a testsuite per student, a testcase per check).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Also write one self-contained HTML page: sortable, with each student's failing
+    /// checks and their diagnoses.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassResetArgs {
+    /// The student, as the class file names them.
+    pub student: String,
+    /// One lab (all of the student's labs when left out).
+    pub lab: Option<String>,
+
+    #[arg(long, value_name = "DIR", default_value = "kubelab-class")]
+    pub class: PathBuf,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassDownArgs {
+    #[arg(long, value_name = "DIR", default_value = "kubelab-class")]
+    pub class: PathBuf,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -540,9 +660,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
+        "d" => value * 86400.0,
         _ => {
             return Err(format!(
-                "unknown unit '{unit}' in '{text}': use ms, s, m or h"
+                "unknown unit '{unit}' in '{text}': use ms, s, m, h or d"
             ));
         }
     };

@@ -2,6 +2,7 @@
 //! API server. The binary (src/main.rs) parses arguments and maps errors to exit codes;
 //! everything else lives in these modules.
 
+pub mod class;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
@@ -29,6 +30,8 @@ pub enum AppError {
     Engine(#[from] engine::Error),
     #[error(transparent)]
     Progress(#[from] progress::Error),
+    #[error(transparent)]
+    Class(#[from] class::Error),
     #[error("{0}")]
     Environment(String),
     #[error("{0}")]
@@ -45,6 +48,8 @@ impl AppError {
                 | cluster::Error::Usage(_),
             ) => 2,
             AppError::Usage(_) => 2,
+            AppError::Class(class::Error::Roster { .. } | class::Error::Usage(_)) => 2,
+            AppError::Class(_) => 3,
             AppError::Cluster(_) | AppError::Environment(_) | AppError::Progress(_) => 3,
             AppError::Scenario(_) => 2,
             AppError::Engine(e) if e.outcome() == report::Outcome::Invalid => 2,

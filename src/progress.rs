@@ -118,6 +118,10 @@ pub struct LabProgress {
     /// `solution --apply`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub images: BTreeMap<String, String>,
+    /// A class's student does their own copy of the lab (namespaces ending in
+    /// -LAB-STUDENT): the student's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

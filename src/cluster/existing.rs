@@ -14,6 +14,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use crate::cluster::Error;
 
 pub struct Existing {
+    /// A class's student's context (kubelab made it for kubelab: no need to ask).
+    pub seat: Option<crate::class::Seat>,
     pub client: kube::Client,
     pub config: kube::Config,
     pub context: String,
@@ -65,6 +67,12 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
             known.join(", ")
         )));
     }
+    let seat = config_file
+        .contexts
+        .iter()
+        .find(|c| c.name == chosen)
+        .and_then(|c| c.context.as_ref())
+        .and_then(crate::class::Seat::of_context);
     let options = KubeConfigOptions {
         context: Some(chosen.clone()),
         ..Default::default()
@@ -80,6 +88,7 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
     let client = kube::Client::try_from(config.clone())
         .map_err(kube_err(format!("connecting to {server}")))?;
     Ok(Existing {
+        seat,
         client,
         config,
         context: chosen,
@@ -90,7 +99,7 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
 /// The confirmation rule: `--yes` or an explicit `--context` is consent; otherwise ask
 /// on a terminal, and refuse without one.
 pub fn confirm(existing: &Existing, explicit_context: bool, yes: bool) -> Result<(), Error> {
-    if yes || explicit_context {
+    if yes || explicit_context || existing.seat.is_some() {
         return Ok(());
     }
     let needs = || Error::NeedsConfirmation {
@@ -236,6 +245,7 @@ mod tests {
         // Only `server` matters for authority(); build the rest cheaply.
         let config = kube::Config::new(server.parse().unwrap());
         Existing {
+            seat: None,
             client: kube::Client::try_from(config.clone()).unwrap(),
             config,
             context: "x".into(),

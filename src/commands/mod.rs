@@ -1,5 +1,6 @@
 //! What each subcommand does with its arguments: calls into the layers and prints.
 
+mod class;
 mod cluster;
 mod connect;
 mod handson;
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     let ui = Ui::new(cli.quiet);
     match cli.command {
         Command::Cluster(command) => cluster::run(command, &ui).await,
+        Command::Class(command) => class::run(command, &ui).await,
         Command::Run(args) => run::run_labs(args, &ui).await,
         Command::Start(args) => handson::start(args, &ui).await,
         Command::Check(args) => handson::check(args, &ui).await,

@@ -23,6 +23,9 @@ pub const RUN_LABEL: &str = "kubelab.dev/run";
 /// On what `run --keep` leaves: a later run of the same lab may take it over. Without
 /// it, an object belongs to its run alone (two runs at once never share objects).
 pub const KEPT_LABEL: &str = "kubelab.dev/kept";
+/// On what someone made for a lab ahead of it (a class's namespaces and shared
+/// ClusterRoles): a lab uses it as it is, and never changes or removes it.
+pub const PROVIDED_LABEL: &str = "kubelab.dev/provided";
 pub const FIELD_MANAGER: &str = "kubelab";
 
 /// When an object was made, in seconds since the epoch.
@@ -211,6 +214,11 @@ impl Objects {
         let object_name = created.describe();
         let admin = created.api(&self.client);
         let mut existed = wait_unless_terminating(&admin, &name, &object_name).await?;
+        if let Some(existing) = &existed
+            && existing.labels().contains_key(PROVIDED_LABEL)
+        {
+            return Ok(Applied::UsedExisting(object_name));
+        }
         if let Some(existing) = &existed {
             // Another hands-on lab's namespace is shared as it is, like any other.
             if gvk.kind == "Namespace" && self.not_in_progress(existing, &object_name).is_err() {

@@ -11,7 +11,7 @@ use kube::ResourceExt;
 use kube::api::{DynamicObject, ListParams};
 
 use super::Error;
-use super::objects::{Created, RUN_LABEL, created_at, delete_all};
+use super::objects::{Created, PROVIDED_LABEL, RUN_LABEL, created_at, delete_all};
 use super::resources::Resources;
 use crate::progress::InProgress;
 
@@ -82,7 +82,8 @@ impl Scope<'_> {
             .owner_references
             .as_ref()
             .is_some_and(|o| !o.is_empty());
-        if owned {
+        // What was made for the lab ahead of it (a class's fence) stays.
+        if owned || object.labels().contains_key(PROVIDED_LABEL) {
             return false;
         }
         self.made_by_lab(object)

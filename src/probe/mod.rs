@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    LocalSubjectAccessReview, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -132,7 +132,7 @@ impl ProbeContext {
     async fn policy(&self) -> Result<Arc<Policy>, Error> {
         let cell = self.policy.lock().await.clone();
         cell.get_or_try_init(|| async {
-            Policy::load(&self.client)
+            Policy::load_for(&self.client, &self.namespaces)
                 .await
                 .map(Arc::new)
                 .map_err(|e| Error::Kube("reading the cluster's RBAC objects".into(), e))
@@ -856,7 +856,9 @@ async fn run_logs(
     })
 }
 
-/// `kubectl auth can-i`: a SubjectAccessReview with the groups impersonation would add.
+/// `kubectl auth can-i`: a SubjectAccessReview with the groups impersonation would add;
+/// in a namespace, the LocalSubjectAccessReview of that namespace (the same answer, and
+/// what a namespace's `admin`, a student, may ask).
 async fn run_can_i(
     ctx: &ProbeContext,
     can_i: &CanIProbe,
@@ -882,18 +884,35 @@ async fn run_can_i(
         },
         ..Default::default()
     };
-    let ran = "as kubelab (SubjectAccessReview)".to_string();
-    let api: Api<SubjectAccessReview> = Api::all(ctx.client.clone());
-    let answer = api
-        .create(&PostParams::default(), &review)
-        .await
-        .map_err(|e| {
-            (
-                ran.clone(),
-                Error::Kube("creating a SubjectAccessReview".into(), e),
-            )
-        })?;
-    let status = answer.status.unwrap_or_default();
+    let kind = if namespace.is_empty() {
+        "SubjectAccessReview"
+    } else {
+        "LocalSubjectAccessReview"
+    };
+    let ran = format!("as kubelab ({kind})");
+    let failed = |e| (ran.clone(), Error::Kube(format!("creating a {kind}"), e));
+    let status = if namespace.is_empty() {
+        let api: Api<SubjectAccessReview> = Api::all(ctx.client.clone());
+        api.create(&PostParams::default(), &review)
+            .await
+            .map_err(failed)?
+            .status
+    } else {
+        let local = LocalSubjectAccessReview {
+            metadata: kube::api::ObjectMeta {
+                namespace: Some(namespace.to_string()),
+                ..Default::default()
+            },
+            spec: review.spec,
+            status: None,
+        };
+        let api: Api<LocalSubjectAccessReview> = Api::namespaced(ctx.client.clone(), namespace);
+        api.create(&PostParams::default(), &local)
+            .await
+            .map_err(failed)?
+            .status
+    }
+    .unwrap_or_default();
     let mut failures = Vec::new();
     if status.allowed != can_i.expect.allowed {
         failures.push(format!(

@@ -2,8 +2,8 @@
 //! the JUnit file and the explanations are all rendered from it.
 
 mod explain;
-mod grade;
-mod human;
+pub mod grade;
+pub mod human;
 mod junit;
 
 use serde::{Deserialize, Serialize};

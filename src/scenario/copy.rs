@@ -277,6 +277,7 @@ impl Copy {
             lab,
             manifests,
             raw,
+            copied: Some(self.clone()),
             ..loaded.clone()
         })
     }

@@ -38,6 +38,8 @@ pub struct LoadedLab {
     pub template: String,
     /// lab.yaml as a tree, from which an isolated copy is made.
     pub raw: serde_json::Value,
+    /// The names of this copy, when it is an isolated copy.
+    pub copied: Option<super::copy::Copy>,
 }
 
 impl LoadedLab {
@@ -112,6 +114,7 @@ pub fn load_lab(folder: &LabFolder) -> Result<LoadedLab, Vec<Problem>> {
         files: checked.files,
         template: checked.template,
         raw,
+        copied: None,
     })
 }
 

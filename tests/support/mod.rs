@@ -141,7 +141,7 @@ pub struct Cluster<'a> {
 }
 
 /// The real kubectl of the pinned version, with a cluster's admin kubeconfig.
-fn kubectl_with(kubeconfig: &Path, args: &[&str]) -> Output {
+pub fn kubectl_with(kubeconfig: &Path, args: &[&str]) -> Output {
     Command::new(assets_dir().join("kubectl"))
         .env("KUBECONFIG", kubeconfig)
         .args(args)

@@ -27,6 +27,9 @@ pub const CONTROLLERS: &[&str] = &[
     "statefulset-controller",
     "daemonset-controller",
     "clusterrole-aggregation-controller",
+    // Signs the client certificates a class's students get (CertificateSigningRequest
+    // for kubernetes.io/kube-apiserver-client, approved by kubelab).
+    "certificatesigningrequest-signing-controller",
 ];
 
 fn flag(name: &str, value: impl AsRef<str>) -> String {
@@ -145,6 +148,8 @@ pub fn controller_manager_args(
         // Each controller acts as its own ServiceAccount in kube-system, as in kubeadm.
         flag("use-service-account-credentials", "true"),
         flag("root-ca-file", path(&pki.ca_cert)),
+        flag("cluster-signing-cert-file", path(&pki.ca_cert)),
+        flag("cluster-signing-key-file", path(&pki.ca_key)),
         flag("controllers", controllers.join(",")),
         flag("profiling", "false"),
     ]

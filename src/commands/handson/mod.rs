@@ -218,7 +218,11 @@ fn load(entry: &LabProgress) -> Result<LoadedLab, AppError> {
         }
     };
     let mut chosen = scenario::select(labs, std::slice::from_ref(&entry.folder), &from)?;
-    Ok(chosen.remove(0))
+    let loaded = chosen.remove(0);
+    Ok(match &entry.copy_of {
+        Some(student) => scenario::copy::Copy::of(&loaded, student).lab(&loaded)?,
+        None => loaded,
+    })
 }
 
 /// The target for a lab command (probes in pods when a node runs them).

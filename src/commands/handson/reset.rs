@@ -108,7 +108,12 @@ async fn take_away(
     };
     let doomed = engine::reset::plan(&target.client, &target.resources, &scope).await?;
     let names: Vec<String> = doomed.iter().map(|c| c.describe()).collect();
-    if entry.cluster.provider == "kubeconfig" && !yes && !names.is_empty() {
+    // A class's student works in their own copy: nobody else's work is there.
+    if entry.cluster.provider == "kubeconfig"
+        && entry.copy_of.is_none()
+        && !yes
+        && !names.is_empty()
+    {
         confirm(session.id(), &entry.cluster.describe(), &names)?;
     }
     let step = ui.step(format!(

@@ -42,6 +42,12 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         )));
     }
     let (kubeconfig, context) = provider.kubeconfig()?;
+    // A class's student does their own copy of the lab, in the namespaces of their fence.
+    let seat = crate::class::Seat::in_kubeconfig(&kubeconfig, context.as_deref());
+    let loaded = match &seat {
+        Some(seat) => scenario::copy::Copy::of(&loaded, &seat.student).lab(&loaded)?,
+        None => loaded,
+    };
     let here = ClusterRef::of(
         &connection,
         Some(kubeconfig.clone()),
@@ -108,6 +114,7 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
                 max_points: loaded.lab.max_points(),
                 namespaces: loaded.lab.namespaces.clone(),
                 images: images.0.clone(),
+                copy_of: seat.as_ref().map(|s| s.student.clone()),
                 ..earlier
             }
         }
@@ -116,6 +123,15 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         progress.current = Some(key.clone());
         progress.labs.insert(key, entry.clone());
     })?;
+    if seat.is_some()
+        && let Some(namespace) = loaded.lab.namespaces.first()
+    {
+        crate::class::identity::set_namespace(&kubeconfig, namespace)?;
+        ui.info(format!(
+            "kubectl now works in {namespace} (set in {})",
+            kubeconfig.display()
+        ));
+    }
     task::print_task(&loaded);
     task::print_reach(
         &loaded,

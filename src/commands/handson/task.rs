@@ -51,6 +51,14 @@ pub fn print_reach(
         if lab.namespaces.len() > 1 { "s" } else { "" },
         lab.namespaces.join(", ")
     );
+    if let (Some(student), Some(copy)) = (&entry.copy_of, &loaded.copied) {
+        println!(
+            "  This is {student}'s own copy of the lab: where the task names a namespace or a cluster-wide object, use the copy's:"
+        );
+        for line in copy.describe() {
+            println!("    {line}");
+        }
+    }
     if !runs_pods {
         println!(
             "No node runs pods on this cluster: your pods are created but stay Pending. `kubelab check` and `kubelab shell` stand in for them on this host (`kubelab start {} --node` gives real pods).",
