@@ -121,6 +121,12 @@ pub struct ClassUpArgs {
     #[arg(long, value_name = "DIR", default_value = "kubelab-class")]
     pub out: PathBuf,
 
+    /// What students authenticate with: auto (a client certificate where the cluster
+    /// signs one, else a token), certificate, or token (a ServiceAccount token: it can
+    /// be revoked early by deleting the ServiceAccount; a certificate cannot).
+    #[arg(long, value_enum, default_value_t = IdentityChoice::Auto)]
+    pub identity: IdentityChoice,
+
     /// How long the students' credentials are valid (e.g. 12h, 7d).
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     pub valid: Duration,
@@ -140,6 +146,13 @@ pub struct ClassUpArgs {
 
     #[command(flatten)]
     pub images: ImageArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IdentityChoice {
+    Auto,
+    Certificate,
+    Token,
 }
 
 #[derive(Debug, Args)]

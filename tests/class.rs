@@ -338,3 +338,109 @@ fn a_roster_error_names_the_file_and_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--students N"), "{}", text(&out));
 }
+
+#[test]
+fn with_token_identities_students_work_the_same_and_down_revokes_them() {
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    let dir = lab.state_root.path().join("tokens");
+    let out = lab.run(&[
+        "class",
+        "up",
+        "--students",
+        "2",
+        "--identity",
+        "token",
+        "--class-name",
+        "tok",
+        "--out",
+        dir.to_str().unwrap(),
+        "02",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let one = Student {
+        lab: &lab,
+        state: tempfile::tempdir().unwrap(),
+        kubeconfig: dir.join("student-01.kubeconfig"),
+    };
+    let whoami = one.kubectl(&[
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ]);
+    assert_eq!(
+        stdout(&whoami),
+        "system:serviceaccount:kubelab-class-tok:student-01"
+    );
+    let out = one.kubelab(&["start", "02"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = one.kubelab(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("0/6 points; 4 checks still failing"),
+        "{}",
+        text(&out)
+    );
+    // The pod's shell (its stand-in on this node-less cluster) as the student.
+    let mut shell = one
+        .lab
+        .kubelab()
+        .env("KUBELAB_STATE_DIR", one.state.path())
+        .env("KUBELAB_PROVIDER", "auto")
+        .env("KUBECONFIG", &one.kubeconfig)
+        .arg("shell")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    shell
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; exit 4\n")
+        .unwrap();
+    let out = shell.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("default-02-student-01"),
+        "{}",
+        text(&out)
+    );
+    // Another student's namespace and the accounts' namespace are out of reach.
+    for namespace in ["default-02-student-02", "kubelab-class-tok"] {
+        let out = one.kubectl(&["get", "secrets", "-n", namespace]);
+        assert!(stderr(&out).contains("forbidden"), "{}", text(&out));
+    }
+    // A copy of the kubeconfig outlives down (a student may keep one).
+    let kept = lab.state_root.path().join("kept.kubeconfig");
+    std::fs::copy(&one.kubeconfig, &kept).unwrap();
+    let out = lab.run(&["class", "down", "--class", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The token dies with its ServiceAccount, once the API server's cache of
+    // authenticated tokens (10 s) lets go of it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let out = kubectl_with(&kept, &["auth", "whoami"]);
+        if stderr(&out).contains("Unauthorized") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token still works 40 s after down: {}",
+            text(&out)
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    let left = cluster.kubectl_ok(&[
+        "get",
+        "namespaces",
+        "-l",
+        "kubelab.dev/class=tok",
+        "-o",
+        "name",
+    ]);
+    assert!(left.trim().is_empty(), "{left}");
+}

@@ -16,7 +16,7 @@ use crate::class::grade::{Cell, GradeBook, LabColumn, StudentRow};
 use crate::class::{self, ClassFile, Seat, Student, fence, identity};
 use crate::cli::{
     ClassCommand, ClassDownArgs, ClassGradeArgs, ClassResetArgs, ClassUpArgs, ClusterArgs,
-    ExecMode, Format,
+    ExecMode, Format, IdentityChoice,
 };
 use crate::cluster::{self, Connection, UpOptions};
 use crate::engine::{self, Finished, Keep, Pace, Settings, Target};
@@ -174,7 +174,19 @@ async fn make_class(
     // The ServiceAccounts' namespace first: a token identity needs it.
     fence::apply(client, &target.resources, &fence::shared(class, &[])[..1]).await?;
     let step = ui.step(format!("issuing {} identities", students.len()));
-    let first = identity::certificate(client, class, &students[0], valid).await?;
+    let first = match args.identity {
+        IdentityChoice::Token => None,
+        IdentityChoice::Auto | IdentityChoice::Certificate => {
+            identity::certificate(client, class, &students[0], valid).await?
+        }
+    };
+    if first.is_none() && args.identity == IdentityChoice::Certificate {
+        return Err(class::Error::Identity(format!(
+            "{} signed no client certificate within 15 s (its kube-controller-manager needs --cluster-signing-cert-file and --cluster-signing-key-file): use --identity token",
+            connection.server
+        ))
+        .into());
+    }
     let certificates = first.is_some();
     let rest = futures::stream::iter(students[1..].iter().map(|student| async move {
         if certificates {
