@@ -23,8 +23,8 @@ pub const FIELD_MANAGER: &str = "kubelab-class";
 /// Requests to the API server at once.
 const PARALLEL: usize = 16;
 
-fn bind_roles(class: &str) -> String {
-    format!("kubelab:{class}:bind-roles")
+fn own_roles(class: &str) -> String {
+    format!("kubelab:{class}:own-roles")
 }
 
 /// Whom a binding names: a certificate's user, or a ServiceAccount.
@@ -83,10 +83,12 @@ pub fn shared(class: &str, subjects: &[Value]) -> Vec<Value> {
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
             "subjects": subjects}),
         // Bound in each lab namespace: a lab's broken start may bind a Role that does
-        // not exist, which the API server allows only to who may `bind` it.
+        // not exist, or write a Role with rules no one holds (a resource in the wrong
+        // API group), which the API server allows only to who may `bind` and
+        // `escalate` Roles. A Role acts in its own namespace only: the fence holds.
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": metadata(&bind_roles(class), None, &l),
-            "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["bind"]}]}),
+            "metadata": metadata(&own_roles(class), None, &l),
+            "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["bind", "escalate"]}]}),
     ]
 }
 
@@ -135,7 +137,7 @@ pub fn student(
     for namespace in &namespaces {
         for (binding, role) in [
             ("kubelab-student", "admin".to_string()),
-            ("kubelab-student-bind", bind_roles(class)),
+            ("kubelab-student-roles", own_roles(class)),
         ] {
             objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                 "metadata": metadata(binding, Some(namespace), &l),

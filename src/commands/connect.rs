@@ -86,6 +86,7 @@ pub async fn target(connection: &Connection, mode: ExecMode) -> Result<Target, A
         server: connection.server.clone(),
         kubernetes_version: version,
         resources: Arc::new(engine::resources::Resources::new(connection.client.clone())),
+        rbac_snapshot: Default::default(),
     })
 }
 

@@ -58,7 +58,8 @@ impl<'a> LabRun<'a> {
                 target.execution.clone(),
                 loaded.lab.namespaces.clone(),
                 pace,
-            ),
+            )
+            .sharing_policy_when_checking(&target.rbac_snapshot),
             ui,
             pace,
             prefix: format!("[{}]", loaded.lab.id),

@@ -47,6 +47,9 @@ pub struct Target {
     pub kubernetes_version: String,
     /// What the API server serves, discovered once per run.
     pub resources: Arc<Resources>,
+    /// The cluster's RBAC, read once for every lab of a run that only checks (checks
+    /// change nothing): diagnoses of a class's hundreds of labs share one read.
+    pub rbac_snapshot: crate::probe::PolicyCell,
 }
 
 #[derive(Clone, Debug)]

@@ -38,6 +38,9 @@ pub fn created_at(object: &DynamicObject) -> u64 {
         .unwrap_or(0)
 }
 
+/// How long a new namespace's `default` ServiceAccount may take to appear.
+const DEFAULT_ACCOUNT_WAIT: Duration = Duration::from_secs(30);
+
 /// How long taking over a student's object may wait for it to go.
 const ADOPT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -262,19 +265,42 @@ impl Objects {
         if existed.is_none() || self.takes_over {
             self.created.lock().await.push(created.clone());
         }
-        let result = if create {
-            api.create(&PostParams::default(), &object)
+        let send = || async {
+            if create {
+                api.create(&PostParams::default(), &object)
+                    .await
+                    .map(|_| ())
+            } else {
+                api.patch(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&object),
+                )
                 .await
                 .map(|_| ())
-        } else {
-            api.patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&object),
-            )
-            .await
-            .map(|_| ())
+            }
         };
+        let mut result = send().await;
+        // A namespace made a moment ago may not have its `default` ServiceAccount yet
+        // (the controller makes it): wait for it, then ask again.
+        if let (Err(kube::Error::Api(e)), Some(namespace)) = (&result, &created.namespace)
+            && e.message.contains("error looking up service account")
+            && e.message.contains("serviceaccount \"default\" not found")
+        {
+            let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+                Api::namespaced(self.client.clone(), namespace);
+            let appeared = kube::runtime::wait::await_condition(
+                accounts,
+                "default",
+                |sa: Option<&k8s_openapi::api::core::v1::ServiceAccount>| sa.is_some(),
+            );
+            if tokio::time::timeout(DEFAULT_ACCOUNT_WAIT, appeared)
+                .await
+                .is_ok()
+            {
+                result = send().await;
+            }
+        }
         if let Err(source) = result {
             if existed.is_none() {
                 let mut recorded = self.created.lock().await;

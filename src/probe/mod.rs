@@ -89,8 +89,11 @@ pub struct ProbeContext {
     pod_tokens: Mutex<HashMap<String, Option<String>>>,
     /// The cluster's RBAC objects, read once per group of probes (operations between
     /// groups may change them).
-    policy: Mutex<Arc<tokio::sync::OnceCell<Arc<Policy>>>>,
+    policy: Mutex<PolicyCell>,
 }
+
+/// An RBAC snapshot, read when first needed.
+pub type PolicyCell = Arc<tokio::sync::OnceCell<Arc<Policy>>>;
 
 /// What a probe may use besides the cluster: values captured by earlier operations,
 /// and tokens requested by name (never printed).
@@ -118,9 +121,21 @@ impl ProbeContext {
         }
     }
 
-    /// Operations since the last probes may have changed RBAC or pods: start afresh.
+    /// A check changes nothing: its RBAC snapshot may be the one `shared` holds (read
+    /// once for all the labs a run checks).
+    pub fn sharing_policy_when_checking(self, shared: &PolicyCell) -> Self {
+        if self.pace == crate::engine::Pace::Check {
+            *self.policy.try_lock().expect("just made") = shared.clone();
+        }
+        self
+    }
+
+    /// Operations since the last probes may have changed RBAC or pods: start afresh
+    /// (a check changes nothing).
     pub async fn refresh(&self) {
-        *self.policy.lock().await = Arc::default();
+        if self.pace != crate::engine::Pace::Check {
+            *self.policy.lock().await = Arc::default();
+        }
     }
 
     /// Forgets every pod's access (on the host this deletes the materialized files).

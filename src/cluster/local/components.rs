@@ -151,6 +151,13 @@ pub fn controller_manager_args(
         flag("cluster-signing-cert-file", path(&pki.ca_cert)),
         flag("cluster-signing-key-file", path(&pki.ca_key)),
         flag("controllers", controllers.join(",")),
+        // A class's namespaces go at once (the default, 10, serializes a class of 30's
+        // hundreds of namespaces behind one another).
+        flag("concurrent-namespace-syncs", "50"),
+        // Deleting a namespace sweeps every resource type: with the default client
+        // limit (20 requests a second) a class's namespaces queue for a minute.
+        flag("kube-api-qps", "400"),
+        flag("kube-api-burst", "800"),
         flag("profiling", "false"),
     ]
 }
