@@ -70,9 +70,15 @@ fn without_a_terminal_it_needs_yes_or_an_explicit_context() {
     let out = kubeconfig_run(&lab, &cluster.kubeconfig, &["run", "01", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout(&out).contains("on kubeconfig"), "{}", text(&out));
-    // No node runs pods here, so probes ran on the host for them.
+    // No node runs pods here, so probes ran on the host for them; a cluster kubelab did
+    // not make gets each lab in namespaces of its own.
     assert!(
-        stderr(&out).contains("(on host for pod default/testpod"),
+        stderr(&out).contains("each lab in its own namespaces"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stderr(&out).contains("(on host for pod default-01-"),
         "{}",
         text(&out)
     );

@@ -177,6 +177,35 @@ pub async fn plan(
     Ok(doomed)
 }
 
+/// A reset keeps the lab's own namespaces: they pass from the lab's old run to its new
+/// one (else the new run would take them for another run's and never delete them).
+pub async fn hand_over(
+    client: &kube::Client,
+    namespaces: &[String],
+    from: &str,
+    to: &str,
+) -> Result<(), Error> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    for name in namespaces {
+        let ours = api
+            .get_opt(name)
+            .await
+            .map_err(|source| Error::from_kube(format!("reading namespace {name}"), source))?
+            .is_some_and(|n| n.labels().get(RUN_LABEL).map(String::as_str) == Some(from));
+        if ours && !from.is_empty() {
+            let patch = serde_json::json!({"metadata": {"labels": {RUN_LABEL: to}}});
+            api.patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|source| Error::from_kube(format!("relabelling namespace {name}"), source))?;
+        }
+    }
+    Ok(())
+}
+
 /// Deletes what `plan` found and waits until all of it is gone.
 pub async fn remove(
     client: &kube::Client,

@@ -20,6 +20,7 @@ pub async fn reset(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     hands_on(&session.loaded)?;
     let connection = session.connect(&args.cluster).await?;
     let target = target(&connection, ExecMode::Auto).await?;
+    let previous_run = session.entry().run_id.clone();
     let removed = take_away(&mut session, &target, args.consent.yes, true, ui).await?;
     // Until the start is set up again, the lab is not set up: an interrupted or failed
     // reset must not leave a record of objects that are gone.
@@ -27,6 +28,13 @@ pub async fn reset(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         .await
         .unwrap_or_else(crate::progress::now);
     let run_id = engine::new_run_id();
+    engine::reset::hand_over(
+        &target.client,
+        &session.loaded.lab.namespaces,
+        &previous_run,
+        &run_id,
+    )
+    .await?;
     let step = ui.step(format!("setting up lab {} again", session.id()));
     {
         // The new run, for this run only until it is set up.
