@@ -18,17 +18,28 @@ struct Student<'a> {
     kubeconfig: PathBuf,
 }
 
-impl Student<'_> {
-    fn kubelab(&self, args: &[&str]) -> Output {
-        self.lab
-            .kubelab()
+impl<'a> Student<'a> {
+    fn new(lab: &'a Lab, kubeconfig: PathBuf) -> Self {
+        Student {
+            lab,
+            state: tempfile::tempdir().unwrap(),
+            kubeconfig,
+        }
+    }
+
+    /// kubelab as the student runs it: the cluster is the one KUBECONFIG names.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.lab.kubelab();
+        command
             .env("KUBELAB_STATE_DIR", self.state.path())
-            // As a student runs it: the cluster is the one KUBECONFIG names.
             .env("KUBELAB_PROVIDER", "auto")
             .env("KUBECONFIG", &self.kubeconfig)
-            .args(args)
-            .output()
-            .unwrap()
+            .args(args);
+        command
+    }
+
+    fn kubelab(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     fn kubectl(&self, args: &[&str]) -> Output {
@@ -93,11 +104,7 @@ fn a_class_of_three_is_fenced_graded_and_taken_down() {
             &std::fs::metadata(&kubeconfig).unwrap().permissions(),
         );
         assert_eq!(mode & 0o777, 0o600, "{name}'s kubeconfig holds a key");
-        Student {
-            lab: &lab,
-            state: tempfile::tempdir().unwrap(),
-            kubeconfig,
-        }
+        Student::new(&lab, kubeconfig)
     };
     let (ann, bo, cy) = (student("ann"), student("bo"), student("cy"));
 
@@ -358,11 +365,7 @@ fn with_token_identities_students_work_the_same_and_down_revokes_them() {
         "02",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let one = Student {
-        lab: &lab,
-        state: tempfile::tempdir().unwrap(),
-        kubeconfig: dir.join("student-01.kubeconfig"),
-    };
+    let one = Student::new(&lab, dir.join("student-01.kubeconfig"));
     let whoami = one.kubectl(&[
         "auth",
         "whoami",
@@ -384,12 +387,7 @@ fn with_token_identities_students_work_the_same_and_down_revokes_them() {
     );
     // The pod's shell (its stand-in on this node-less cluster) as the student.
     let mut shell = one
-        .lab
-        .kubelab()
-        .env("KUBELAB_STATE_DIR", one.state.path())
-        .env("KUBELAB_PROVIDER", "auto")
-        .env("KUBECONFIG", &one.kubeconfig)
-        .arg("shell")
+        .command(&["shell"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

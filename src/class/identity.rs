@@ -253,17 +253,15 @@ pub fn write_kubeconfig(path: &Path, kubeconfig: &serde_json::Value) -> Result<(
 pub fn cluster_entry(path: &Path, context: Option<&str>) -> Result<serde_json::Value, Error> {
     let config = kube::config::Kubeconfig::read_from(path)
         .map_err(|e| Error::Identity(format!("reading the kubeconfig {}: {e}", path.display())))?;
-    let wanted = context
-        .map(str::to_string)
-        .or(config.current_context.clone())
-        .ok_or_else(|| Error::Identity(format!("{} has no current-context", path.display())))?;
-    let cluster_name = config
-        .contexts
-        .iter()
-        .find(|c| c.name == wanted)
-        .and_then(|c| c.context.as_ref())
-        .map(|c| c.cluster.clone())
-        .ok_or_else(|| Error::Identity(format!("{} has no context {wanted}", path.display())))?;
+    let cluster_name = super::chosen_context(&config, context)
+        .map(|(_, c)| c.cluster.clone())
+        .ok_or_else(|| {
+            Error::Identity(format!(
+                "{} has no context {}",
+                path.display(),
+                context.unwrap_or("(current-context)")
+            ))
+        })?;
     let cluster = config
         .clusters
         .iter()

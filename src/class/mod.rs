@@ -87,16 +87,25 @@ impl Seat {
     /// The seat of `context` (or the current one) in the kubeconfig at `path`.
     pub fn in_kubeconfig(path: &Path, context: Option<&str>) -> Option<Seat> {
         let config = kube::config::Kubeconfig::read_from(path).ok()?;
-        let wanted = context
-            .map(str::to_string)
-            .or(config.current_context.clone())?;
-        config
-            .contexts
-            .iter()
-            .find(|c| c.name == wanted)
-            .and_then(|c| c.context.as_ref())
-            .and_then(Seat::of_context)
+        chosen_context(&config, context).and_then(|(_, c)| Seat::of_context(c))
     }
+}
+
+/// The context kubectl would use: `context`, else the current one; with its name.
+pub fn chosen_context<'a>(
+    config: &'a kube::config::Kubeconfig,
+    context: Option<&str>,
+) -> Option<(String, &'a kube::config::Context)> {
+    let wanted = context
+        .map(str::to_string)
+        .or(config.current_context.clone())?;
+    let found = config
+        .contexts
+        .iter()
+        .find(|c| c.name == wanted)?
+        .context
+        .as_ref()?;
+    Some((wanted, found))
 }
 
 /// How a student authenticates.
