@@ -132,6 +132,9 @@ impl Pace {
 type Registry = Arc<Mutex<Vec<(usize, Arc<Mutex<Vec<Created>>>)>>>;
 /// Namespaces that labs still waiting to start will use.
 type NeededLater = Arc<Mutex<BTreeSet<String>>>;
+/// Namespaces whose deletion labs asked for (with the lab's index): the namespace
+/// controller takes seconds each, so the run waits for them once, at its end.
+type Going = Arc<Mutex<Vec<(usize, objects::Deleting)>>>;
 
 /// What a lab's task shares with the scheduler.
 struct Shared {
@@ -139,6 +142,8 @@ struct Shared {
     created: Arc<Mutex<Vec<Created>>>,
     needed_later: NeededLater,
     registry: Registry,
+    going: Going,
+    index: usize,
 }
 
 /// Namespaces earlier labs left for this one (it shares them) that no waiting lab
@@ -188,10 +193,11 @@ pub async fn run_labs(
     ui: &Ui,
 ) -> Finished {
     let registry: Registry = Arc::new(Mutex::new(Vec::new()));
+    let going: Going = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     let result = tokio::select! {
-        reports = schedule(target, labs, settings, run_id, ui, &registry, &mut tasks) => Some(reports),
+        reports = schedule(target, labs, settings, run_id, ui, &registry, &going, &mut tasks) => Some(reports),
         _ = crate::system::interrupted() => None,
     };
     match result {
@@ -214,6 +220,11 @@ pub async fn run_labs(
                 {
                     ui.info(format!("cleanup: {e}"));
                 }
+            }
+            let going: Vec<objects::Deleting> =
+                going.lock().await.iter().map(|(_, d)| d.clone()).collect();
+            if let Err(e) = objects::wait_all_gone(&target.client, &going, CLEANUP_TIMEOUT).await {
+                ui.info(format!("cleanup: {e}"));
             }
             step.done(format!(
                 "interrupted: removed the {removed} objects this run created"
@@ -274,6 +285,7 @@ async fn schedule(
     run_id: &str,
     ui: &Ui,
     registry: &Registry,
+    going: &Going,
     tasks: &mut JoinSet<(usize, LabReport)>,
 ) -> Vec<LabReport> {
     let mut reports: Vec<Option<LabReport>> = vec![None; labs.len()];
@@ -321,6 +333,8 @@ async fn schedule(
                 created,
                 needed_later: needed_later.clone(),
                 registry: registry.clone(),
+                going: going.clone(),
+                index,
             };
             let handle = tasks.spawn(async move {
                 (
@@ -358,7 +372,35 @@ async fn schedule(
     if !reports.iter().all(|r| settings.keep.keeps(r.outcome)) {
         remove_leftovers(target, registry, &mut reports, ui).await;
     }
+    wait_for_namespaces(target, going, &mut reports, ui).await;
     reports
+}
+
+/// The namespaces labs deleted, waited for together: nothing is left when a run ends.
+async fn wait_for_namespaces(target: &Target, going: &Going, reports: &mut [LabReport], ui: &Ui) {
+    let going: Vec<(usize, objects::Deleting)> = std::mem::take(&mut *going.lock().await);
+    if going.is_empty() {
+        return;
+    }
+    let names: Vec<String> = going.iter().map(|(_, d)| d.describe()).collect();
+    let step = ui.step(format!("waiting for {} to go", names.join(", ")));
+    let results = futures::future::join_all(going.iter().map(|(_, d)| {
+        objects::wait_all_gone(&target.client, std::slice::from_ref(d), CLEANUP_TIMEOUT)
+    }))
+    .await;
+    let mut ok = true;
+    for ((index, _), result) in going.iter().zip(results) {
+        if let Err(e) = result {
+            ok = false;
+            let lab = &mut reports[*index];
+            lab.error
+                .get_or_insert(format!("cleanup: {}", report::error_chain(&e)));
+            lab.outcome = lab.outcome.worst(Outcome::Error);
+        }
+    }
+    if ok {
+        step.done(format!("{} gone", names.join(", ")));
+    }
 }
 
 /// Deletes what labs left: namespaces kept for later labs that share them, and
@@ -424,6 +466,8 @@ async fn run_lab(
         created,
         needed_later,
         registry,
+        going,
+        index,
     } = shared;
     let started = Instant::now();
     let lab = &loaded.lab;
@@ -470,8 +514,24 @@ async fn run_lab(
             &run.prefix,
             format!("cleaning up {} objects", objects.len()),
         );
-        match objects::delete_all(&target.client, &objects, CLEANUP_TIMEOUT).await {
-            Ok(()) => {
+        match objects::delete_leaving_namespaces(&target.client, &objects, CLEANUP_TIMEOUT).await {
+            Ok(namespaces) => {
+                let later_note = if namespaces.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({} going; the run waits for it at its end)",
+                        namespaces
+                            .iter()
+                            .map(objects::Deleting::describe)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                going
+                    .lock()
+                    .await
+                    .extend(namespaces.into_iter().map(|d| (index, d)));
                 let kept: Vec<String> = deferred.iter().map(Created::describe).collect();
                 let mut line = format!("removed the {own} objects this lab created");
                 if !released.is_empty() {
@@ -487,6 +547,7 @@ async fn run_lab(
                         kept.join(", ")
                     ));
                 }
+                line.push_str(&later_note);
                 step.done(line);
                 *created.lock().await = deferred;
             }

@@ -605,13 +605,71 @@ pub async fn delete_all(
     created: &[Created],
     timeout: Duration,
 ) -> Result<(), Error> {
-    let mut waits = Vec::new();
+    let deleting = request_deletes(client, created, false).await?;
+    wait_all_gone(client, &deleting, timeout).await
+}
+
+/// An object whose deletion was asked for, by uid (a new one of the same name is
+/// another object).
+#[derive(Clone, Debug)]
+pub struct Deleting {
+    object: Created,
+    uid: Option<String>,
+}
+
+impl Deleting {
+    pub fn describe(&self) -> String {
+        self.object.describe()
+    }
+}
+
+/// Deletes `created` and waits for everything but its namespaces, which the namespace
+/// controller takes seconds to empty: those are returned, to be waited for once, at
+/// the end of the run. What lives in a namespace that goes is not deleted one by one.
+pub async fn delete_leaving_namespaces(
+    client: &kube::Client,
+    created: &[Created],
+    timeout: Duration,
+) -> Result<Vec<Deleting>, Error> {
+    let deleting = request_deletes(client, created, true).await?;
+    let (namespaces, rest): (Vec<Deleting>, Vec<Deleting>) = deleting
+        .into_iter()
+        .partition(|d| d.object.kind == "Namespace");
+    wait_all_gone(client, &rest, timeout).await?;
+    Ok(namespaces)
+}
+
+async fn request_deletes(
+    client: &kube::Client,
+    created: &[Created],
+    skip_inside_deleted_namespaces: bool,
+) -> Result<Vec<Deleting>, Error> {
+    let going: Vec<&str> = created
+        .iter()
+        .filter(|c| skip_inside_deleted_namespaces && c.kind == "Namespace")
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut deleting = Vec::new();
     for object in created.iter().rev() {
+        if object
+            .namespace
+            .as_deref()
+            .is_some_and(|ns| going.contains(&ns))
+        {
+            continue;
+        }
         // Foreground: the object goes only after what it owns (a Deployment's
-        // ReplicaSets and pods), so "gone" means nothing of it is left.
-        let params = DeleteParams::foreground();
+        // ReplicaSets and pods), so "gone" means nothing of it is left. A pod goes at
+        // once: labs' pods hold nothing to shut down gracefully.
+        let mut params = DeleteParams::foreground();
+        if object.kind == "Pod" {
+            params = params.grace_period(0);
+        }
         match object.api(client).delete(&object.name, &params).await {
-            Ok(answer) => waits.push((object, deleted_uid(answer))),
+            Ok(answer) => deleting.push(Deleting {
+                object: object.clone(),
+                uid: deleted_uid(answer),
+            }),
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(source) => {
                 return Err(Error::Cluster {
@@ -621,18 +679,26 @@ pub async fn delete_all(
             }
         }
     }
-    let names: Vec<String> = waits.iter().map(|(object, _)| object.describe()).collect();
-    let results =
-        futures::future::join_all(waits.iter().zip(&names).map(|((object, uid), what)| {
-            wait_gone(
-                object.api(client),
-                &object.name,
-                uid.as_deref(),
-                what,
-                timeout,
-            )
-        }))
-        .await;
+    Ok(deleting)
+}
+
+/// Waits (watching, together, bounded) until every one of `deleting` is gone.
+pub async fn wait_all_gone(
+    client: &kube::Client,
+    deleting: &[Deleting],
+    timeout: Duration,
+) -> Result<(), Error> {
+    let names: Vec<String> = deleting.iter().map(Deleting::describe).collect();
+    let results = futures::future::join_all(deleting.iter().zip(&names).map(|(d, what)| {
+        wait_gone(
+            d.object.api(client),
+            &d.object.name,
+            d.uid.as_deref(),
+            what,
+            timeout,
+        )
+    }))
+    .await;
     results
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
