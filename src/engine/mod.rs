@@ -136,6 +136,13 @@ type NeededLater = Arc<Mutex<BTreeSet<String>>>;
 /// controller takes seconds each, so the run waits for them once, at its end.
 type Going = Arc<Mutex<Vec<(usize, objects::Deleting)>>>;
 
+/// What a run must clean up, shared by its labs' tasks.
+#[derive(Clone, Default)]
+struct Cleanup {
+    registry: Registry,
+    going: Going,
+}
+
 /// What a lab's task shares with the scheduler.
 struct Shared {
     /// This lab's objects not yet deleted.
@@ -192,12 +199,12 @@ pub async fn run_labs(
     run_id: &str,
     ui: &Ui,
 ) -> Finished {
-    let registry: Registry = Arc::new(Mutex::new(Vec::new()));
-    let going: Going = Arc::new(Mutex::new(Vec::new()));
+    let cleanup = Cleanup::default();
+    let Cleanup { registry, going } = cleanup.clone();
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     let result = tokio::select! {
-        reports = schedule(target, labs, settings, run_id, ui, &registry, &going, &mut tasks) => Some(reports),
+        reports = schedule(target, labs, settings, run_id, ui, &cleanup, &mut tasks) => Some(reports),
         _ = crate::system::interrupted() => None,
     };
     match result {
@@ -284,10 +291,10 @@ async fn schedule(
     settings: &Settings,
     run_id: &str,
     ui: &Ui,
-    registry: &Registry,
-    going: &Going,
+    cleanup: &Cleanup,
     tasks: &mut JoinSet<(usize, LabReport)>,
 ) -> Vec<LabReport> {
+    let Cleanup { registry, going } = cleanup;
     let mut reports: Vec<Option<LabReport>> = vec![None; labs.len()];
     let all: Vec<LoadedLab> = labs.clone();
     let mut pending: VecDeque<(usize, LoadedLab)> = VecDeque::new();
