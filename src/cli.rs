@@ -488,6 +488,12 @@ pub struct RunArgs {
     #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
 
+    /// Do not wait for the namespace controller to remove the labs' namespaces (it
+    /// holds each for 5 s at least): everything the labs made inside them is deleted
+    /// and checked gone, and each namespace is checked to be terminating.
+    #[arg(long)]
+    pub no_wait: bool,
+
     /// Print each lab's explanation, rendered from what was observed.
     #[arg(long)]
     pub explain: bool,

@@ -373,3 +373,37 @@ fn run_starts_a_cluster_when_none_runs_and_stops_it_afterwards() {
     );
     assert!(!lab.state_root.path().join("kubelab").exists());
 }
+
+#[test]
+fn no_wait_leaves_only_terminating_namespaces_and_nothing_inside_them() {
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    let out = lab.run(&["run", "--no-wait", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        stderr(&out).contains("terminating: the namespace controller removes them"),
+        "{}",
+        text(&out)
+    );
+    // At once: nothing the run made is left but namespaces on their way out.
+    let left: Vec<String> = labelled(&cluster, &format!("kubelab.dev/run={}", report.run_id))
+        .into_iter()
+        .filter(|o| !o.starts_with("namespace/"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let namespaces = cluster.kubectl_json(&[
+        "get",
+        "namespaces",
+        "-l",
+        &format!("kubelab.dev/run={}", report.run_id),
+        "-o",
+        "json",
+    ]);
+    let items = namespaces["items"].as_array().unwrap();
+    // The controller holds a namespace for 5 s at least: they are all still there.
+    assert!(items.len() >= 9, "{namespaces:#}");
+    for namespace in items {
+        assert_eq!(namespace["status"]["phase"], "Terminating", "{namespace:#}");
+    }
+}

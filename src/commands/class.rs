@@ -346,6 +346,7 @@ fn grade_settings() -> Settings {
         adopt_since: None,
         protected: Default::default(),
         pace: Pace::Check,
+        wait_for_namespaces: true,
     }
 }
 

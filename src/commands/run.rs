@@ -84,6 +84,7 @@ async fn run_connected(
             }
         }),
         pace: engine::Pace::Run,
+        wait_for_namespaces: !args.no_wait,
     };
     let run_id = engine::new_run_id();
     // A cluster kubelab did not make is someone else's: each lab gets its own copy.

@@ -68,6 +68,10 @@ pub struct Settings {
     /// objects are the students', never changed by another run.
     pub protected: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     pub pace: Pace,
+    /// Wait at the end of the run until deleted namespaces are gone (the namespace
+    /// controller holds each for 5 s at least); else only check that each is
+    /// terminating, and that everything the labs made inside them is gone.
+    pub wait_for_namespaces: bool,
 }
 
 /// What a lab's objects become when it ends.
@@ -379,17 +383,51 @@ async fn schedule(
     if !reports.iter().all(|r| settings.keep.keeps(r.outcome)) {
         remove_leftovers(target, registry, &mut reports, ui).await;
     }
-    wait_for_namespaces(target, going, &mut reports, ui).await;
+    wait_for_namespaces(
+        target,
+        going,
+        settings.wait_for_namespaces,
+        &mut reports,
+        ui,
+    )
+    .await;
     reports
 }
 
 /// The namespaces labs deleted, waited for together: nothing is left when a run ends.
-async fn wait_for_namespaces(target: &Target, going: &Going, reports: &mut [LabReport], ui: &Ui) {
+async fn wait_for_namespaces(
+    target: &Target,
+    going: &Going,
+    until_gone: bool,
+    reports: &mut [LabReport],
+    ui: &Ui,
+) {
     let going: Vec<(usize, objects::Deleting)> = std::mem::take(&mut *going.lock().await);
     if going.is_empty() {
         return;
     }
     let names: Vec<String> = going.iter().map(|(_, d)| d.describe()).collect();
+    if !until_gone {
+        let results = futures::future::join_all(
+            going
+                .iter()
+                .map(|(_, d)| objects::check_terminating(&target.client, d)),
+        )
+        .await;
+        for ((index, _), result) in going.iter().zip(results) {
+            if let Err(e) = result {
+                let lab = &mut reports[*index];
+                lab.error
+                    .get_or_insert(format!("cleanup: {}", report::error_chain(&e)));
+                lab.outcome = lab.outcome.worst(Outcome::Error);
+            }
+        }
+        ui.info(format!(
+            "{} terminating: the namespace controller removes them in about 5 s (--no-wait)",
+            names.join(", ")
+        ));
+        return;
+    }
     let step = ui.step(format!("waiting for {} to go", names.join(", ")));
     let results = futures::future::join_all(going.iter().map(|(_, d)| {
         objects::wait_all_gone(&target.client, std::slice::from_ref(d), CLEANUP_TIMEOUT)
@@ -521,7 +559,14 @@ async fn run_lab(
             &run.prefix,
             format!("cleaning up {} objects", objects.len()),
         );
-        match objects::delete_leaving_namespaces(&target.client, &objects, CLEANUP_TIMEOUT).await {
+        match objects::delete_leaving_namespaces(
+            &target.client,
+            &objects,
+            CLEANUP_TIMEOUT,
+            settings.wait_for_namespaces,
+        )
+        .await
+        {
             Ok(namespaces) => {
                 let later_note = if namespaces.is_empty() {
                     String::new()

@@ -630,8 +630,11 @@ pub async fn delete_leaving_namespaces(
     client: &kube::Client,
     created: &[Created],
     timeout: Duration,
+    namespaces_waited_for: bool,
 ) -> Result<Vec<Deleting>, Error> {
-    let deleting = request_deletes(client, created, true).await?;
+    // When nobody waits for the namespaces, what is inside them is deleted and
+    // checked gone here.
+    let deleting = request_deletes(client, created, namespaces_waited_for).await?;
     let (namespaces, rest): (Vec<Deleting>, Vec<Deleting>) = deleting
         .into_iter()
         .partition(|d| d.object.kind == "Namespace");
@@ -680,6 +683,28 @@ async fn request_deletes(
         }
     }
     Ok(deleting)
+}
+
+/// A namespace whose deletion was asked for is terminating (or gone already).
+pub async fn check_terminating(client: &kube::Client, deleting: &Deleting) -> Result<(), Error> {
+    let api = deleting.object.api(client);
+    match api.get_opt(&deleting.object.name).await {
+        Ok(None) => Ok(()),
+        Ok(Some(object))
+            if object.metadata.deletion_timestamp.is_some()
+                || object.metadata.uid != deleting.uid =>
+        {
+            Ok(())
+        }
+        Ok(Some(_)) => Err(Error::Lab(format!(
+            "{} was deleted but is not terminating",
+            deleting.describe()
+        ))),
+        Err(source) => Err(Error::Cluster {
+            doing: format!("reading {}", deleting.describe()),
+            source,
+        }),
+    }
 }
 
 /// Waits (watching, together, bounded) until every one of `deleting` is gone.

@@ -252,6 +252,7 @@ fn settings(
         } else {
             Pace::Run
         },
+        wait_for_namespaces: true,
     }
 }
 
