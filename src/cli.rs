@@ -488,6 +488,11 @@ pub struct RunArgs {
     #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
 
+    /// Print where the time went, per lab: apply, pod start, probes, other checks,
+    /// cleanup; and the run's wait for namespaces (on stderr).
+    #[arg(long)]
+    pub timings: bool,
+
     /// Do not wait for the namespace controller to remove the labs' namespaces (it
     /// holds each for 5 s at least): everything the labs made inside them is deleted
     /// and checked gone, and each namespace is checked to be terminating.

@@ -378,9 +378,27 @@ fn run_starts_a_cluster_when_none_runs_and_stops_it_afterwards() {
 fn no_wait_leaves_only_terminating_namespaces_and_nothing_inside_them() {
     let lab = Lab::new();
     let cluster = lab.up(&[]);
-    let out = lab.run(&["run", "--no-wait", "--output", "json"]);
+    let out = lab.run(&["run", "--no-wait", "--timings", "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report: RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    // --timings: a row per lab, and the run's wait for namespaces, which --no-wait
+    // skips (the namespace controller alone holds each for 5 s).
+    let err = stderr(&out);
+    assert!(
+        err.contains("lab           apply    pod start       probes"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("03 ")).count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        report.namespaces_wait_ms < 2000,
+        "{}",
+        report.namespaces_wait_ms
+    );
+    assert!(report.labs.iter().map(|l| l.cleanup_ms).sum::<u64>() > 0);
     assert!(
         stderr(&out).contains("terminating: the namespace controller removes them"),
         "{}",

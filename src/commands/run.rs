@@ -48,6 +48,9 @@ pub async fn run_labs(args: RunArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     }
     let report = outcome?;
     emit(&report, &args)?;
+    if args.timings {
+        eprint!("{}", report::timings::table(&report));
+    }
     Ok(ExitCode::from(report.exit_code()))
 }
 

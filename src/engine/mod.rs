@@ -212,13 +212,14 @@ pub async fn run_labs(
         _ = crate::system::interrupted() => None,
     };
     match result {
-        Some(labs) => Finished::Completed(RunReport {
+        Some((labs, namespaces_wait)) => Finished::Completed(RunReport {
             run_id: run_id.to_string(),
             provider: target.provider.clone(),
             server: target.server.clone(),
             kubernetes_version: target.kubernetes_version.clone(),
             labs,
             duration_ms: started.elapsed().as_millis() as u64,
+            namespaces_wait_ms: namespaces_wait.as_millis() as u64,
         }),
         None => {
             tasks.shutdown().await;
@@ -285,6 +286,7 @@ fn unfinished(loaded: &LoadedLab, outcome: Outcome, error: String) -> LabReport 
         error: Some(error),
         explanation: None,
         duration_ms: 0,
+        cleanup_ms: 0,
     }
 }
 
@@ -297,7 +299,7 @@ async fn schedule(
     ui: &Ui,
     cleanup: &Cleanup,
     tasks: &mut JoinSet<(usize, LabReport)>,
-) -> Vec<LabReport> {
+) -> (Vec<LabReport>, Duration) {
     let Cleanup { registry, going } = cleanup;
     let mut reports: Vec<Option<LabReport>> = vec![None; labs.len()];
     let all: Vec<LoadedLab> = labs.clone();
@@ -383,6 +385,7 @@ async fn schedule(
     if !reports.iter().all(|r| settings.keep.keeps(r.outcome)) {
         remove_leftovers(target, registry, &mut reports, ui).await;
     }
+    let waiting = Instant::now();
     wait_for_namespaces(
         target,
         going,
@@ -391,7 +394,7 @@ async fn schedule(
         ui,
     )
     .await;
-    reports
+    (reports, waiting.elapsed())
 }
 
 /// The namespaces labs deleted, waited for together: nothing is left when a run ends.
@@ -542,6 +545,7 @@ async fn run_lab(
         }
     }
     run.probes.clear().await; // removes the materialized token files
+    let cleanup_started = Instant::now();
     if !settings.keep.keeps(outcome) {
         // A namespace a waiting lab will use is deleted at the end of the run instead:
         // deleting a namespace takes the namespace controller at least 5 s.
@@ -622,6 +626,7 @@ async fn run_lab(
         error,
         explanation: None,
         duration_ms: started.elapsed().as_millis() as u64,
+        cleanup_ms: cleanup_started.elapsed().as_millis() as u64,
     };
     if settings.explain {
         report.explanation = Some(report::render_explanation(

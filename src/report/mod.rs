@@ -5,6 +5,7 @@ mod explain;
 pub mod grade;
 pub mod human;
 mod junit;
+pub mod timings;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,9 @@ pub struct RunReport {
     pub kubernetes_version: String,
     pub labs: Vec<LabReport>,
     pub duration_ms: u64,
+    /// Spent at the end waiting for the labs' namespaces to go.
+    #[serde(default)]
+    pub namespaces_wait_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,6 +46,9 @@ pub struct LabReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explanation: Option<String>,
     pub duration_ms: u64,
+    /// Of which deleting what the lab made.
+    #[serde(default)]
+    pub cleanup_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
