@@ -96,7 +96,7 @@ begin; end 02/can_delete no "$(can_i delete pods --as=system:serviceaccount:defa
 # Lab 03: the project-swan secret reader
 l=$labs/03-project-swan-secret-reader
 "$kubectl" apply -f "$l/namespace.yaml" >/dev/null
-"$kubectl" apply -f "$l/rbac.yaml" -f "$l/secret.yaml" -f "$l/pod.yaml" >/dev/null
+"$kubectl" apply -f "$l/serviceaccount.yaml" -f "$l/rbac.yaml" -f "$l/secret.yaml" -f "$l/pod.yaml" >/dev/null
 wait_pod project-swan swan-reader
 d=$(pod_files project-swan swan-reader secret-reader)
 begin; end 03/list_secrets 200 "$(status "$d" /api/v1/namespaces/project-swan/secrets)"
