@@ -397,6 +397,13 @@ async fn schedule(
     (reports, waiting.elapsed())
 }
 
+/// A lab whose cleanup failed: an error (exit 3), with the first cause kept.
+fn cleanup_failed(lab: &mut LabReport, e: &Error) {
+    lab.error
+        .get_or_insert(format!("cleanup: {}", report::error_chain(e)));
+    lab.outcome = lab.outcome.worst(Outcome::Error);
+}
+
 /// The namespaces labs deleted, waited for together: nothing is left when a run ends.
 async fn wait_for_namespaces(
     target: &Target,
@@ -419,10 +426,7 @@ async fn wait_for_namespaces(
         .await;
         for ((index, _), result) in going.iter().zip(results) {
             if let Err(e) = result {
-                let lab = &mut reports[*index];
-                lab.error
-                    .get_or_insert(format!("cleanup: {}", report::error_chain(&e)));
-                lab.outcome = lab.outcome.worst(Outcome::Error);
+                cleanup_failed(&mut reports[*index], &e);
             }
         }
         ui.info(format!(
@@ -440,10 +444,7 @@ async fn wait_for_namespaces(
     for ((index, _), result) in going.iter().zip(results) {
         if let Err(e) = result {
             ok = false;
-            let lab = &mut reports[*index];
-            lab.error
-                .get_or_insert(format!("cleanup: {}", report::error_chain(&e)));
-            lab.outcome = lab.outcome.worst(Outcome::Error);
+            cleanup_failed(&mut reports[*index], &e);
         }
     }
     if ok {
@@ -488,10 +489,7 @@ async fn remove_leftovers(
     for ((index, _), result) in leftovers.iter().zip(results) {
         if let Err(e) = result {
             ok = false;
-            let lab = &mut reports[*index];
-            lab.error
-                .get_or_insert(format!("cleanup: {}", report::error_chain(&e)));
-            lab.outcome = lab.outcome.worst(Outcome::Error);
+            cleanup_failed(&mut reports[*index], &e);
         }
     }
     if ok {
