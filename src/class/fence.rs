@@ -60,14 +60,20 @@ fn labels(class: &str, student: Option<&str>) -> BTreeMap<String, String> {
     labels
 }
 
+/// The namespace of the students' ServiceAccounts (made first: a token identity needs
+/// it).
+pub fn accounts_namespace(class: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": metadata(&super::identity::accounts_namespace(class), None, &labels(class, None))})
+}
+
 /// The objects shared by the class: the ServiceAccounts' namespace (where tokens are
 /// the identity) and the reads every student needs.
 pub fn shared(class: &str, subjects: &[Value]) -> Vec<Value> {
     let name = format!("kubelab:{class}:students");
     let l = labels(class, None);
     vec![
-        json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": metadata(&super::identity::accounts_namespace(class), None, &l)}),
+        accounts_namespace(class),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": metadata(&name, None, &l),
         "rules": [
@@ -100,7 +106,7 @@ pub fn student(
     class: &str,
     student: &str,
     user: &str,
-    labs: &[(Copy, LoadedLab)],
+    labs: &[(Copy, &LoadedLab)],
 ) -> Result<Vec<Value>, Error> {
     let l = labels(class, Some(student));
     let namespaces: Vec<String> = labs

@@ -63,13 +63,8 @@ fn class_labs(class: &ClassFile) -> Result<Vec<LoadedLab>, AppError> {
 }
 
 /// Each lab's copy for `student`, with the lab as written (for what it starts with).
-fn copies(labs: &[LoadedLab], student: &str) -> Result<Vec<(Copy, LoadedLab)>, AppError> {
-    labs.iter()
-        .map(|l| {
-            let copy = Copy::of(l, student);
-            Ok((copy, l.clone()))
-        })
-        .collect()
+fn copies<'a>(labs: &'a [LoadedLab], student: &str) -> Vec<(Copy, &'a LoadedLab)> {
+    labs.iter().map(|l| (Copy::of(l, student), l)).collect()
 }
 
 async fn up(args: ClassUpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
@@ -172,7 +167,12 @@ async fn make_class(
     let client = &target.client;
     let valid = args.valid;
     // The ServiceAccounts' namespace first: a token identity needs it.
-    fence::apply(client, &target.resources, &fence::shared(class, &[])[..1]).await?;
+    fence::apply(
+        client,
+        &target.resources,
+        &[fence::accounts_namespace(class)],
+    )
+    .await?;
     let step = ui.step(format!("issuing {} identities", students.len()));
     let first = match args.identity {
         IdentityChoice::Token => None,
@@ -228,7 +228,7 @@ async fn make_class(
     let mut objects = fence::shared(class, &subjects);
     let mut records = Vec::new();
     for (student, issued) in students.iter().zip(&issued) {
-        let student_copies = copies(labs, student)?;
+        let student_copies = copies(labs, student);
         objects.extend(fence::student(
             class,
             student,
