@@ -194,6 +194,20 @@ fn a_second_up_reuses_a_healthy_cluster_and_replaces_a_dead_one() {
 
     // Kill the apiserver behind kubelab's back: the cluster is no longer healthy.
     kill(Pid::from_raw(first[1] as i32), Signal::SIGKILL).unwrap();
+    // kill returns before the process is dead: wait until the kernel says so (gone, or
+    // a zombie init has not reaped yet).
+    let stat = format!("/proc/{}/stat", first[1]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(&stat).is_ok_and(|s| {
+        s.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the apiserver survived SIGKILL"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let status = lab.run(&["cluster", "status"]);
     assert_eq!(status.status.code(), Some(3), "{}", text(&status));
     assert!(
