@@ -106,19 +106,30 @@ pub async fn up(options: &UpOptions, ui: &Ui) -> Result<UpOutcome, Error> {
         false => None,
     };
 
-    let mut startup = Startup {
-        state: state.clone(),
-        started: Vec::new(),
-    };
-    let result = tokio::select! {
-        result = startup.run(options, &assets, node_tools.as_ref(), ui) => result,
-        _ = crate::system::interrupted() => Err(Error::Interrupted),
-    };
-    match result {
-        Ok(record) => Ok(UpOutcome::Started(record)),
-        Err(e) => {
-            startup.abort().await;
-            Err(e)
+    // Free ports are picked before the components bind them: another program may take
+    // one in between. A component that finds its port taken is started again on others.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let mut startup = Startup {
+            state: state.clone(),
+            started: Vec::new(),
+        };
+        let result = tokio::select! {
+            result = startup.run(options, &assets, node_tools.as_ref(), ui) => result,
+            _ = crate::system::interrupted() => Err(Error::Interrupted),
+        };
+        match result {
+            Ok(record) => return Ok(UpOutcome::Started(record)),
+            Err(e) => {
+                startup.abort().await;
+                let port_taken = matches!(&e, Error::ExitedDuringStart { tail, .. } if tail.contains("address already in use"));
+                if !(port_taken && options.apiserver_port.is_none() && attempts < 3) {
+                    return Err(e);
+                }
+                ui.info("a port kubelab chose was taken by another program meanwhile: starting again on other ports");
+                state.remove()?;
+            }
         }
     }
 }
