@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
@@ -164,16 +165,8 @@ pub async fn materialize(
                 files.token = Some(token);
             }
             if let Some(config_map) = &source.config_map {
-                let api: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
-                let data = api
-                    .get(&config_map.name)
-                    .await
-                    .map_err(|e| {
-                        Error::Kube(
-                            format!("reading ConfigMap {namespace}/{}", config_map.name),
-                            e,
-                        )
-                    })?
+                let data = published_config_map(client, &namespace, &config_map.name)
+                    .await?
                     .data
                     .unwrap_or_default();
                 for item in config_map.items.iter().flatten() {
@@ -205,6 +198,38 @@ pub async fn materialize(
         files.mounts.push(mount.mount_path.clone());
     }
     Ok(files)
+}
+
+/// How long a projected ConfigMap may take to appear. kube-controller-manager
+/// publishes `kube-root-ca.crt` into a new namespace a moment after it is made; the
+/// kubelet waits for it too, retrying the mount.
+const CONFIG_MAP_WAIT: Duration = Duration::from_secs(30);
+
+/// A ConfigMap a projected volume takes keys from, waited for (bounded) when it is
+/// not there yet.
+async fn published_config_map(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<ConfigMap, Error> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let reading = || format!("reading ConfigMap {namespace}/{name}");
+    if let Some(found) = api.get_opt(name).await.map_err(|e| Error::Kube(reading(), e))? {
+        return Ok(found);
+    }
+    let appeared = kube::runtime::wait::await_condition(api, name, |c: Option<&ConfigMap>| {
+        c.is_some()
+    });
+    match tokio::time::timeout(CONFIG_MAP_WAIT, appeared).await {
+        Ok(Ok(Some(found))) => Ok(found),
+        Ok(Ok(None)) | Err(_) => Err(Error::Host(format!(
+            "ConfigMap {namespace}/{name} did not appear within {}s; the pod's projected \
+             volume needs it (kube-controller-manager publishes kube-root-ca.crt into \
+             every namespace: is it running?)",
+            CONFIG_MAP_WAIT.as_secs()
+        ))),
+        Ok(Err(e)) => Err(Error::Host(format!("{}: {e}", reading()))),
+    }
 }
 
 /// A TokenRequest bound to the pod, as the kubelet makes for the projected volume.
