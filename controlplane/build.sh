@@ -5,8 +5,10 @@
 #   controlplane/build.sh [--print-dir] [COMPONENT...]
 #
 # COMPONENT: etcd kube-apiserver kube-controller-manager kubectl kind (the default set),
-# kube-scheduler kube-proxy kubelet coredns (for --node), or "all". Environment: KUBELAB_CACHE (default
-# ${XDG_CACHE_HOME:-~/.cache}/kubelab), GOFLAGS/GOPROXY as usual for Go.
+# kube-scheduler kube-proxy kubelet coredns (for --node), or "all"; "harnesses" builds
+# chainsaw and kubectl-kuttl for bench/compare.sh (not part of "all": the tests never run
+# them). Environment: KUBELAB_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/kubelab),
+# GOFLAGS/GOPROXY as usual for Go.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,9 +23,11 @@ components=()
 for arg in "$@"; do
   case "$arg" in
     --print-dir) print_dir=true ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     all) components+=(etcd kube-apiserver kube-controller-manager kubectl kube-scheduler kube-proxy kubelet kind coredns) ;;
     node) components+=(kube-scheduler kube-proxy kubelet coredns) ;;
+    harnesses) components+=(chainsaw kubectl-kuttl) ;;
+    chainsaw|kubectl-kuttl) components+=("$arg") ;;
     etcd|kube-apiserver|kube-controller-manager|kubectl|kube-scheduler|kube-proxy|kubelet|kind|coredns) components+=("$arg") ;;
     *) echo "build.sh: unknown component or flag '$arg' (see --help)" >&2; exit 2 ;;
   esac
@@ -39,6 +43,8 @@ check_pin "$here/kubernetes/go.mod" k8s.io/kubernetes "$KUBERNETES_VERSION"
 check_pin "$here/etcd/go.mod" go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 check_pin "$here/kind/go.mod" sigs.k8s.io/kind "$KIND_VERSION"
 check_pin "$here/coredns/go.mod" github.com/coredns/coredns "$COREDNS_VERSION"
+check_pin "$here/chainsaw/go.mod" github.com/kyverno/chainsaw "$CHAINSAW_VERSION"
+check_pin "$here/kuttl/go.mod" github.com/kudobuilder/kuttl "$KUTTL_VERSION"
 
 mkdir -p "$out"
 # Half-built output of an interrupted or failed build goes away with this script.
@@ -52,7 +58,7 @@ export CGO_ENABLED=0
 build_flags=(-trimpath -tags selinux,notest,grpcnotrace)
 
 kube_pkgs=()
-own_module=() # components built from a module of their own: "name version dir package ldflags"
+own_module=() # components built from a module of their own: "name|version|dir|package|ldflags|toolchain"
 for c in "${components[@]}"; do
   case "$c" in
     etcd) stamp_ok etcd "$ETCD_VERSION" ||
@@ -61,6 +67,12 @@ for c in "${components[@]}"; do
       own_module+=("kind|$KIND_VERSION|kind|sigs.k8s.io/kind|") ;;
     coredns) stamp_ok coredns "$COREDNS_VERSION" ||
       own_module+=("coredns|$COREDNS_VERSION|coredns|github.com/coredns/coredns|") ;;
+    # Go 1.26 cannot build Chainsaw v0.2.12 (its TestDeps lacks ModulePath()): both
+    # harnesses are built with the Go release they were made with, from the module proxy.
+    chainsaw) stamp_ok chainsaw "$CHAINSAW_VERSION" ||
+      own_module+=("chainsaw|$CHAINSAW_VERSION|chainsaw|github.com/kyverno/chainsaw||$HARNESS_GO") ;;
+    kubectl-kuttl) stamp_ok kubectl-kuttl "$KUTTL_VERSION" ||
+      own_module+=("kubectl-kuttl|$KUTTL_VERSION|kuttl|github.com/kudobuilder/kuttl/cmd/kubectl-kuttl||$HARNESS_GO") ;;
     *) stamp_ok "$c" "$KUBERNETES_VERSION" || kube_pkgs+=("k8s.io/kubernetes/cmd/$c") ;;
   esac
 done
@@ -76,11 +88,11 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 for entry in "${own_module[@]}"; do
-  IFS='|' read -r name version dir pkg ldflags <<<"$entry"
+  IFS='|' read -r name version dir pkg ldflags toolchain <<<"$entry"
   echo "building $name $version ..." >&2
   start=$SECONDS
   tmp=$(mktemp -d "$out/.build.XXXXXX"); tmp_dirs+=("$tmp")
-  (cd "$here/$dir" && go build "${build_flags[@]}" -ldflags "-s -w $ldflags" -o "$tmp/$name" "$pkg")
+  (cd "$here/$dir" && GOTOOLCHAIN=${toolchain:-$(go env GOTOOLCHAIN)} go build "${build_flags[@]}" -ldflags "-s -w $ldflags" -o "$tmp/$name" "$pkg")
   mv "$tmp/$name" "$out/$name"
   echo "$version" > "$out/.$name.version"
   echo "✓ $name $version ($((SECONDS - start))s)" >&2
