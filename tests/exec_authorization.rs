@@ -103,7 +103,7 @@ async fn exec_needs_get_and_create_on_pods_exec_and_a_denial_is_kubelabs_problem
         let command = command.clone();
         async move {
             let client = kubelab::cluster::kubeconfig::client(&path).await.unwrap();
-            exec::run(&client, "default", "target", None, &command, None).await
+            exec::run(&client, "default", "target", None, &command).await
         }
     };
 

@@ -235,6 +235,22 @@ fn a_real_node_runs_the_lab_pods_and_down_leaves_nothing() {
         Some("prober in op-probes\n")
     );
 
+    // A pod's probes share one shell: exit codes, stdout and stderr stay per command,
+    // a syntax error or a forged end marker ends only its own command.
+    let shell = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/node-shell");
+    let out = lab.run(&["run", "--dir", shell.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    let operations: Vec<_> = report.operations().filter(|op| op.check).collect();
+    assert_eq!(operations.len(), 5, "{operations:#?}");
+    assert!(
+        operations
+            .iter()
+            .all(|op| op.outcome == kubelab::report::Outcome::Passed
+                && op.ran.starts_with("in pod node-shell/keeper")),
+        "{operations:#?}"
+    );
+
     // Hands-on with real pods: lab 04's kubectl in the pod is Forbidden and diagnosed;
     // the solution's restart makes the real container list the pods.
     let out = lab.run(&["start", "04"]);

@@ -8,6 +8,7 @@ use kube::api::AttachParams;
 use tokio::io::AsyncReadExt;
 
 use super::Error;
+use super::access::Output;
 
 /// Who kubelab is and which pods/exec verbs it lacks, asked of the API server
 /// (SelfSubjectReview, SelfSubjectAccessReview): "kubelab acts as X, which may not create".
@@ -62,12 +63,6 @@ async fn diagnose_denial(client: &kube::Client, namespace: &str, pod: &str) -> S
     }
 }
 
-pub struct Output {
-    pub exit_code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
 /// The exit code from the Status that ends an exec stream: "Success" is 0; a failure
 /// with reason NonZeroExitCode carries the code as the message of an `ExitCode` cause.
 /// Anything else means the command did not run (not found, container gone, ...).
@@ -96,7 +91,7 @@ pub fn exit_code(status: Option<&Status>) -> Result<i32, String> {
 }
 
 /// Starts `command` in the pod's container (default: the first).
-async fn attach(
+pub async fn attach(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
@@ -203,30 +198,15 @@ pub async fn interactive(
 }
 
 /// Runs `command` in the pod's container (default: the first) and waits for it.
-/// `stdin` is written to the command's standard input (secrets travel this way, never
-/// on a command line).
 pub async fn run(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
     container: Option<&str>,
     command: &[String],
-    stdin: Option<&str>,
 ) -> Result<Output, Error> {
-    let params = AttachParams::default()
-        .stdout(true)
-        .stderr(true)
-        .stdin(stdin.is_some());
+    let params = AttachParams::default().stdout(true).stderr(true);
     let mut attached = attach(client, namespace, pod, container, command, params).await?;
-    if let Some(input) = stdin {
-        use tokio::io::AsyncWriteExt;
-        let mut writer = attached.stdin().expect("stdin requested");
-        writer
-            .write_all(input.as_bytes())
-            .await
-            .map_err(|e| Error::Pod(format!("writing to {namespace}/{pod}: {e}")))?;
-        writer.flush().await.ok();
-    }
     let mut stdout = attached.stdout().expect("stdout requested");
     let mut stderr = attached.stderr().expect("stderr requested");
     let status = attached.take_status().expect("status taken once");

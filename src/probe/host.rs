@@ -214,12 +214,15 @@ async fn published_config_map(
 ) -> Result<ConfigMap, Error> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let reading = || format!("reading ConfigMap {namespace}/{name}");
-    if let Some(found) = api.get_opt(name).await.map_err(|e| Error::Kube(reading(), e))? {
+    if let Some(found) = api
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::Kube(reading(), e))?
+    {
         return Ok(found);
     }
-    let appeared = kube::runtime::wait::await_condition(api, name, |c: Option<&ConfigMap>| {
-        c.is_some()
-    });
+    let appeared =
+        kube::runtime::wait::await_condition(api, name, |c: Option<&ConfigMap>| c.is_some());
     match tokio::time::timeout(CONFIG_MAP_WAIT, appeared).await {
         Ok(Ok(Some(found))) => Ok(found),
         Ok(Ok(None)) | Err(_) => Err(Error::Host(format!(

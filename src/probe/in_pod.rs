@@ -9,6 +9,7 @@ use kube::Api;
 use kube::api::LogParams;
 
 use super::access::{FileFacts, Output, PodAccess, PodCommand, RequestToken};
+use super::shell_session::ShellSession;
 use super::{Error, command, exec, token};
 
 /// How long a probe waits for its container to run (it may still be starting, or
@@ -21,6 +22,9 @@ pub struct InPod {
     container: Option<String>,
     /// How long to wait for the container to run (a check waits briefly).
     container_timeout: Duration,
+    /// Shells open in the container, idle between commands: one per probe running at
+    /// the same time, reused by the next.
+    shells: tokio::sync::Mutex<Vec<ShellSession>>,
 }
 
 impl InPod {
@@ -38,6 +42,7 @@ impl InPod {
             pod,
             container,
             container_timeout: pace.limit(None, CONTAINER_TIMEOUT),
+            shells: Default::default(),
         };
         Ok(access)
     }
@@ -88,27 +93,40 @@ impl InPod {
         }
     }
 
-    async fn exec(&self, argv: Vec<String>, stdin: Option<String>) -> Result<Output, Error> {
+    /// A program without a shell: one exec of its own.
+    async fn exec(&self, argv: Vec<String>) -> Result<Output, Error> {
         self.container_running().await?;
-        let out = exec::run(
+        exec::run(
             &self.client,
             self.namespace(),
             self.name(),
             self.container.as_deref(),
             &argv,
-            stdin.as_deref(),
         )
-        .await?;
-        Ok(Output {
-            exit_code: out.exit_code,
-            stdout: out.stdout,
-            stderr: out.stderr,
-        })
+        .await
     }
-}
 
-fn sh(script: String) -> Vec<String> {
-    vec!["sh".into(), "-c".into(), script]
+    /// A script, as `sh -c` runs it, in an idle shell of this pod's (or a new one).
+    /// A shell that failed is not kept.
+    async fn sh(&self, script: &str, secrets: &[(String, String)]) -> Result<Output, Error> {
+        let idle = self.shells.lock().await.pop();
+        let mut shell = match idle.and_then(|mut shell| shell.is_open().then_some(shell)) {
+            Some(shell) => shell,
+            None => {
+                self.container_running().await?;
+                ShellSession::open(
+                    &self.client,
+                    self.namespace(),
+                    self.name(),
+                    self.container.as_deref(),
+                )
+                .await?
+            }
+        };
+        let out = shell.run(script, secrets).await?;
+        self.shells.lock().await.push(shell);
+        Ok(out)
+    }
 }
 
 #[async_trait::async_trait]
@@ -136,38 +154,22 @@ impl PodAccess for InPod {
                 if let RequestToken::Invalid = &request.token {
                     script = format!("INVALID_TOKEN='{}'; {script}", token::invalid_token());
                 }
-                // Tokens arrive on stdin, one per line: never part of the command line.
-                let mut stdin = None;
-                if !request.secrets.is_empty() {
-                    let reads: String = request
-                        .secrets
-                        .iter()
-                        .map(|(var, _)| format!("read -r {var}; "))
-                        .collect();
-                    script = format!("{reads}{script}");
-                    stdin = Some(
-                        request
-                            .secrets
-                            .iter()
-                            .map(|(_, value)| format!("{value}\n"))
-                            .collect(),
-                    );
-                }
-                self.exec(sh(script), stdin).await
+                // Tokens are set by the shell from a here-document: never a command line.
+                self.sh(&script, &request.secrets).await
             }
             PodCommand::Kubectl(args) => {
                 // Without variables no shell is needed (kubectl images often have none).
-                let argv = if args.iter().any(|a| a.contains('$')) {
-                    sh(command::kubectl_in_pod(args))
+                if args.iter().any(|a| a.contains('$')) {
+                    self.sh(&command::kubectl_in_pod(args), &[]).await
                 } else {
-                    std::iter::once("kubectl".to_string())
+                    let argv = std::iter::once("kubectl".to_string())
                         .chain(args.iter().cloned())
-                        .collect()
-                };
-                self.exec(argv, None).await
+                        .collect();
+                    self.exec(argv).await
+                }
             }
-            PodCommand::Argv(argv) => self.exec(argv.clone(), None).await,
-            PodCommand::Script(script) => self.exec(sh(command::script_in_pod(script)), None).await,
+            PodCommand::Argv(argv) => self.exec(argv.clone()).await,
+            PodCommand::Script(script) => self.sh(&command::script_in_pod(script), &[]).await,
         }
     }
 
@@ -176,7 +178,7 @@ impl PodAccess for InPod {
         let script = format!(
             "if [ -e {quoted} ]; then stat -L -c '%a %u:%g' {quoted} && cat {quoted}; else exit 3; fi"
         );
-        let out = self.exec(sh(script), None).await?;
+        let out = self.sh(&script, &[]).await?;
         match out.exit_code {
             3 => Ok(FileFacts::default()),
             0 => {

@@ -8,10 +8,12 @@ pub mod command;
 mod diagnosis;
 pub mod exec;
 pub mod host;
+mod host_http;
 mod in_pod;
 mod on_host;
 mod rbac;
 pub mod sandbox;
+mod shell_session;
 pub mod terminal;
 pub mod token;
 
@@ -84,13 +86,16 @@ pub struct ProbeContext {
     /// The lab's namespaces (the first is the default).
     pub namespaces: Vec<String>,
     pace: crate::engine::Pace,
-    access: Mutex<HashMap<String, Arc<dyn PodAccess>>>,
+    /// Made once per pod and container, even when probes side by side ask at once.
+    access: Mutex<HashMap<String, AccessCell>>,
     /// Each pod's token as read in the pod (None: no token mounted), for its claims.
     pod_tokens: Mutex<HashMap<String, Option<String>>>,
     /// The cluster's RBAC objects, read once per group of probes (operations between
     /// groups may change them).
     policy: Mutex<PolicyCell>,
 }
+
+type AccessCell = Arc<tokio::sync::OnceCell<Arc<dyn PodAccess>>>;
 
 /// An RBAC snapshot, read when first needed.
 pub type PolicyCell = Arc<tokio::sync::OnceCell<Arc<Policy>>>;
@@ -175,20 +180,21 @@ impl ProbeContext {
             pod.metadata.uid.clone().unwrap_or_default(),
             container.unwrap_or("")
         );
-        if let Some(found) = self.access.lock().await.get(&key) {
-            return Ok(found.clone());
-        }
+        let cell = self.access.lock().await.entry(key).or_default().clone();
         let container = container.map(str::to_string);
-        let made: Arc<dyn PodAccess> = match &self.execution {
-            Execution::Host(tools) => {
-                Arc::new(on_host::OnHost::new(&self.client, tools.clone(), pod, container).await?)
-            }
-            Execution::InPod => {
-                Arc::new(in_pod::InPod::new(self.client.clone(), pod, container, self.pace).await?)
-            }
-        };
-        self.access.lock().await.insert(key, made.clone());
-        Ok(made)
+        cell.get_or_try_init(|| async {
+            let made: Arc<dyn PodAccess> = match &self.execution {
+                Execution::Host(tools) => Arc::new(
+                    on_host::OnHost::new(&self.client, tools.clone(), pod, container).await?,
+                ),
+                Execution::InPod => Arc::new(
+                    in_pod::InPod::new(self.client.clone(), pod, container, self.pace).await?,
+                ),
+            };
+            Ok(made)
+        })
+        .await
+        .cloned()
     }
 
     /// The pod's own token, read in the pod (for its claims; never printed). Best

@@ -1,5 +1,6 @@
 //! The host standing in for the kubelet, for a pod no node runs: the pod's volume is
-//! materialized (host.rs), curl and kubectl run on the host against the API server as
+//! materialized (host.rs), its HTTPS requests are made by kubelab as curl in the pod
+//! would make them (host_http.rs), kubectl runs on the host against the API server as
 //! the pod would reach it, and any other command runs in a private mount namespace
 //! where the pod's files sit at their in-pod paths (sandbox.rs).
 
@@ -11,8 +12,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 
 use super::access::{CurlRequest, FileFacts, Output, PodAccess, PodCommand, RequestToken};
-use super::command::{APISERVER_URL, SERVICE_ACCOUNT_DIR, STATUS_MARKER};
+use super::command::SERVICE_ACCOUNT_DIR;
 use super::host::{HostTools, PodFiles};
+use super::host_http::{PodHttp, Sent};
 use super::{Error, sandbox, token};
 use crate::scenario::vars::{self, Reference};
 
@@ -21,6 +23,7 @@ pub struct OnHost {
     container: Option<String>,
     tools: HostTools,
     files: Arc<PodFiles>,
+    http: PodHttp,
 }
 
 impl OnHost {
@@ -34,6 +37,7 @@ impl OnHost {
         Ok(OnHost {
             pod,
             container,
+            http: PodHttp::new(&tools.apiserver),
             tools,
             files,
         })
@@ -90,22 +94,9 @@ impl OnHost {
         Ok(file)
     }
 
-    /// The real curl: the name kubernetes.default.svc is kept (and verified against the
-    /// CA) while the connection goes to the API server. Headers and the body come from
-    /// private files, so no token appears on a command line.
-    async fn curl(&self, request: &CurlRequest) -> Result<Output, Error> {
-        let mut args = vec!["-sS".to_string()];
-        if request.insecure {
-            args.push("-k".into());
-        } else {
-            args.push("--cacert".into());
-            args.push(
-                self.files
-                    .host_path(&format!("{SERVICE_ACCOUNT_DIR}/ca.crt"))
-                    .display()
-                    .to_string(),
-            );
-        }
+    /// The request curl in the pod would make, made by kubelab (host_http.rs): the
+    /// pod's texts given their values here, as the pod's shell would.
+    async fn request(&self, request: &CurlRequest) -> Result<Output, Error> {
         let bearer = match &request.token {
             RequestToken::Pod => Some(
                 self.files
@@ -117,42 +108,28 @@ impl OnHost {
             RequestToken::Named { value, .. } => Some(value.clone()),
             RequestToken::None => None,
         };
-        let mut headers: Vec<String> = bearer
-            .into_iter()
-            .map(|t| format!("Authorization: Bearer {t}"))
+        let headers: Vec<(String, String)> = request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), self.expand_with(v, &request.secrets)))
             .collect();
-        headers.extend(
-            request
-                .headers
-                .iter()
-                .map(|(k, v)| format!("{k}: {}", self.expand_with(v, &request.secrets))),
-        );
-        let mut files = Vec::new();
-        if !headers.is_empty() {
-            let file = self.private("headers", &(headers.join("\n") + "\n"))?;
-            args.extend(["-H".into(), format!("@{}", file.path().display())]);
-            files.push(file);
-        }
-        if let Some(body) = &request.body {
-            let file = self.private("body", &self.expand_with(body, &request.secrets))?;
-            args.extend([
-                "--data-binary".into(),
-                format!("@{}", file.path().display()),
-            ]);
-            files.push(file);
-        }
-        args.extend([
-            "--connect-to".into(),
-            format!("kubernetes.default.svc:443:{}", self.tools.apiserver),
-            "-X".into(),
-            request.method.clone(),
-            "-w".into(),
-            format!("{STATUS_MARKER}%{{http_code}}"),
-            format!("{APISERVER_URL}{}", self.expand(&request.target)),
-        ]);
-        let out = run(&self.tools.curl, &args, &[]).await;
-        drop(files);
-        out
+        let body = request
+            .body
+            .as_ref()
+            .map(|b| self.expand_with(b, &request.secrets));
+        let target = self.expand(&request.target);
+        let ca = self
+            .files
+            .host_path(&format!("{SERVICE_ACCOUNT_DIR}/ca.crt"));
+        let sent = Sent {
+            method: &request.method,
+            target: &target,
+            bearer: bearer.as_deref(),
+            headers: &headers,
+            body: body.as_deref(),
+            insecure: request.insecure,
+        };
+        self.http.send(&ca, &sent).await
     }
 
     /// The real kubectl with the pod's in-cluster identity: its token file, its CA, its
@@ -236,7 +213,7 @@ impl PodAccess for OnHost {
 
     async fn run(&self, command: &PodCommand) -> Result<Output, Error> {
         match command {
-            PodCommand::Curl(request) => self.curl(request).await,
+            PodCommand::Curl(request) => self.request(request).await,
             PodCommand::Kubectl(args) => self.kubectl(args).await,
             PodCommand::Argv(argv) => {
                 let argv: Vec<String> = argv.iter().map(|a| self.expand(a)).collect();
