@@ -87,6 +87,7 @@ pub async fn target(connection: &Connection, mode: ExecMode) -> Result<Target, A
         kubernetes_version: version,
         resources: Arc::new(engine::resources::Resources::new(connection.client.clone())),
         rbac_snapshot: Default::default(),
+        rbac_snapshots: Default::default(),
     })
 }
 

@@ -58,6 +58,7 @@ impl<'a> LabRun<'a> {
                 target.execution.clone(),
                 loaded.lab.namespaces.clone(),
                 pace,
+                target.rbac_snapshots.clone(),
             )
             .sharing_policy_when_checking(&target.rbac_snapshot),
             ui,

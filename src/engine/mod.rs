@@ -50,6 +50,8 @@ pub struct Target {
     /// The cluster's RBAC, read once for every lab of a run that only checks (checks
     /// change nothing): diagnoses of a class's hundreds of labs share one read.
     pub rbac_snapshot: crate::probe::PolicyCell,
+    /// The run's cluster-wide RBAC snapshot, read again after kubelab writes RBAC.
+    pub rbac_snapshots: Arc<crate::rbac::snapshot::Snapshots>,
 }
 
 #[derive(Clone, Debug)]
@@ -207,10 +209,17 @@ pub async fn run_labs(
     let Cleanup { registry, going } = cleanup.clone();
     let started = Instant::now();
     let mut tasks = JoinSet::new();
+    // Probes explain themselves from the cluster's RBAC: read it while the first labs
+    // apply their objects (a kind they write is read again when a probe needs it).
+    let (snapshots, client) = (target.rbac_snapshots.clone(), target.client.clone());
+    let warming = tokio::spawn(async move {
+        let _ = snapshots.cluster_wide(&client).await;
+    });
     let result = tokio::select! {
         reports = schedule(target, labs, settings, run_id, ui, &cleanup, &mut tasks) => Some(reports),
         _ = crate::system::interrupted() => None,
     };
+    warming.abort();
     match result {
         Some((labs, namespaces_wait)) => Finished::Completed(RunReport {
             run_id: run_id.to_string(),
@@ -561,14 +570,17 @@ async fn run_lab(
             &run.prefix,
             format!("cleaning up {} objects", objects.len()),
         );
-        match objects::delete_leaving_namespaces(
+        let deleted = objects::delete_leaving_namespaces(
             &target.client,
             &objects,
             CLEANUP_TIMEOUT,
             settings.wait_for_namespaces,
         )
-        .await
-        {
+        .await;
+        for object in &objects {
+            target.rbac_snapshots.wrote(&object.group(), &object.kind);
+        }
+        match deleted {
             Ok(namespaces) => {
                 let later_note = if namespaces.is_empty() {
                     String::new()

@@ -68,6 +68,11 @@ impl Created {
         describe(&self.kind, self.namespace.as_deref(), &self.name)
     }
 
+    /// The API group of its kind.
+    pub fn group(&self) -> String {
+        self.resolved.resource.group.clone()
+    }
+
     fn api(&self, client: &kube::Client) -> Api<DynamicObject> {
         self.resolved
             .api(client, self.namespace.as_deref().unwrap_or_default())
@@ -92,6 +97,8 @@ pub struct Objects {
     client: kube::Client,
     config: kube::Config,
     resources: Arc<Resources>,
+    /// Told of every RBAC write, so probes read RBAC again.
+    rbac_snapshots: Arc<crate::rbac::snapshot::Snapshots>,
     lab_id: String,
     run_id: String,
     /// Image replacements from the command line.
@@ -122,6 +129,7 @@ impl Objects {
             client: target.client.clone(),
             config: target.config.clone(),
             resources: target.resources.clone(),
+            rbac_snapshots: target.rbac_snapshots.clone(),
             lab_id: lab_id.to_string(),
             run_id: run_id.to_string(),
             images: settings.images.clone(),
@@ -281,6 +289,8 @@ impl Objects {
             }
         };
         let mut result = send().await;
+        self.rbac_snapshots
+            .wrote(&resolved.resource.group, &resolved.resource.kind);
         // A namespace made a moment ago may not have its `default` ServiceAccount yet
         // (the controller makes it): wait for it, then ask again.
         if let (Err(kube::Error::Api(e)), Some(namespace)) = (&result, &created.namespace)
@@ -429,6 +439,8 @@ impl Objects {
                     .await
             }
         };
+        self.rbac_snapshots
+            .wrote(&resolved.resource.group, &resolved.resource.kind);
         result.map_err(|source| {
             Error::from_kube_as(format!("patching {what}"), source, identity.is_some())
         })?;
@@ -453,7 +465,10 @@ impl Objects {
             propagation_policy: Some(kube::api::PropagationPolicy::Background),
             ..Default::default()
         };
-        let uid = match api.delete(name, &params).await {
+        let answer = api.delete(name, &params).await;
+        self.rbac_snapshots
+            .wrote(&resolved.resource.group, &resolved.resource.kind);
+        let uid = match answer {
             Ok(answer) => deleted_uid(answer),
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 return Err(Error::Missing(what));

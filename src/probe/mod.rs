@@ -90,8 +90,11 @@ pub struct ProbeContext {
     access: Mutex<HashMap<String, AccessCell>>,
     /// Each pod's token as read in the pod (None: no token mounted), for its claims.
     pod_tokens: Mutex<HashMap<String, Option<String>>>,
-    /// The cluster's RBAC objects, read once per group of probes (operations between
-    /// groups may change them).
+    /// The run's cluster-wide RBAC snapshot (read again after kubelab writes RBAC).
+    snapshots: Arc<crate::rbac::snapshot::Snapshots>,
+    /// Where kubelab may not list RBAC cluster-wide: the lab's namespaces' RBAC
+    /// objects, read once per group of probes (operations between groups may change
+    /// them).
     policy: Mutex<PolicyCell>,
 }
 
@@ -114,12 +117,14 @@ impl ProbeContext {
         execution: Execution,
         namespaces: Vec<String>,
         pace: crate::engine::Pace,
+        snapshots: Arc<crate::rbac::snapshot::Snapshots>,
     ) -> Self {
         ProbeContext {
             client,
             execution,
             namespaces,
             pace,
+            snapshots,
             access: Mutex::default(),
             pod_tokens: Mutex::default(),
             policy: Mutex::default(),
@@ -150,6 +155,15 @@ impl ProbeContext {
     }
 
     async fn policy(&self) -> Result<Arc<Policy>, Error> {
+        let reading = |e| Error::Kube("reading the cluster's RBAC objects".into(), e);
+        if let Some(policy) = self
+            .snapshots
+            .cluster_wide(&self.client)
+            .await
+            .map_err(reading)?
+        {
+            return Ok(policy);
+        }
         let cell = self.policy.lock().await.clone();
         cell.get_or_try_init(|| async {
             Policy::load_for(&self.client, &self.namespaces)

@@ -8,6 +8,7 @@ pub mod generate;
 mod message;
 mod policy;
 mod request;
+pub mod snapshot;
 pub mod verify;
 
 pub use decide::{Decision, Grant, decide, subject_keys, subject_naming};

@@ -52,6 +52,7 @@ pub async fn shell(args: ShellArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         target.execution.clone(),
         lab.namespaces.clone(),
         Pace::Run,
+        target.rbac_snapshots.clone(),
     );
     let access = probes
         .pod_access(&reference, &namespace, container.as_deref())
