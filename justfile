@@ -21,3 +21,7 @@ test: upstream
 # Up/down times and memory of the local provider.
 bench runs="5": upstream
     bench/cluster.sh {{runs}}
+
+# kubelab vs Chainsaw vs kuttl on the same five labs, on a local node (root).
+compare rounds="5": upstream
+    bench/compare.sh {{rounds}}
