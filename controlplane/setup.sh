@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the tests need on a fresh Debian machine: the Debian packages (when run
-# as root, or with sudo), every upstream binary (controlplane/build.sh all, cached by
-# version) and the local node's images (controlplane/images.sh, cached).
+# as root, or with sudo), then `kubelab setup --node`: every upstream binary and the
+# local node's images (cached by version).
 #
 #   controlplane/setup.sh
 set -euo pipefail
@@ -30,5 +30,4 @@ if [ ${#packages[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 
-"$here/build.sh" all >/dev/null
-"$here/images.sh"
+cargo run --quiet --release --locked --manifest-path "$here/../Cargo.toml" -- setup --node

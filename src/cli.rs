@@ -5,6 +5,25 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The name kubectl gives a plugin: `kubectl lab ...` runs `kubectl-lab ...`.
+pub const PLUGIN_NAME: &str = "kubectl-lab";
+
+/// Parses the command line; invoked as kubectl-lab (a symlink on PATH), kubelab is a
+/// kubectl plugin and its help says `kubectl lab`.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let invoked = std::env::args_os().next().unwrap_or_default();
+    let as_plugin = std::path::Path::new(&invoked)
+        .file_name()
+        .is_some_and(|name| name == PLUGIN_NAME);
+    let mut command = Cli::command();
+    if as_plugin {
+        command = command.bin_name("kubectl lab");
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kubelab",
@@ -57,8 +76,34 @@ pub enum Command {
     Show(ShowArgs),
     /// Check lab files; every problem is reported as file:line:col and field.
     Lint(DirArgs),
-    /// Print the JSON Schema of lab.yaml (for editors: yaml-language-server).
-    Schema,
+    /// Print a JSON Schema: lab.yaml's (for editors: yaml-language-server) or the JSON
+    /// report's (`kubelab run -o json`, versioned by its schema_version).
+    #[command(
+        after_help = "Examples:\n  kubelab schema > lab.schema.json\n  kubelab schema report > report.schema.json"
+    )]
+    Schema(SchemaArgs),
+    /// Make a new lab folder that passes lint: lab.yaml (with the schema header for
+    /// editors), a manifest, a probe and its expected answer.
+    #[command(
+        after_help = "Examples:\n  kubelab new my-lab                  ./my-lab/\n  kubelab new 20-list-secrets --dir labs/\n  kubelab lint --dir my-lab && kubelab run --dir my-lab"
+    )]
+    New(NewArgs),
+    /// Build the pinned upstream binaries into the cache (~/.cache/kubelab), and the
+    /// local node's images when asked. Needs Go; what is cached is not built again.
+    #[command(
+        after_help = "Examples:\n  kubelab setup                  etcd, kube-apiserver, kube-controller-manager, kubectl, kind\n  kubelab setup --node           also kubelet, kube-proxy, kube-scheduler, CoreDNS and the node's images\n  kubelab setup kubectl          one component\n  KUBELAB_ASSETS=/opt/k8s/bin kubelab setup   use binaries you have; build only what is missing there\n\nComponents: etcd kube-apiserver kube-controller-manager kubectl kind kube-scheduler kube-proxy kubelet coredns chainsaw kubectl-kuttl, or the groups all, node, harnesses."
+    )]
+    Setup(SetupArgs),
+    /// Print a shell completion script (lab ids complete from the labs themselves).
+    #[command(
+        after_help = "Examples:\n  source <(kubelab completions bash)            in ~/.bashrc\n  kubelab completions zsh > \"${fpath[1]}/_kubelab\"\n  kubelab completions fish > ~/.config/fish/completions/kubelab.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), generated from this command line.
+    #[command(
+        after_help = "Examples:\n  kubelab man | man -l -\n  kubelab man --dir /usr/local/share/man/man1   one page per command"
+    )]
+    Man(ManArgs),
     /// List the container images the labs use (to pre-pull or load them offline).
     Images(ImagesArgs),
     /// Why is a request allowed or denied? RBAC's answer, explained, from the cluster's
@@ -233,6 +278,7 @@ pub struct DirArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The lab: its id ("02") or folder name.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::lab_ids))]
     pub lab: String,
     #[command(flatten)]
     pub dir: DirArgs,
@@ -341,6 +387,7 @@ pub struct BenchArgs {
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// The lab, by id ("02") or folder name (`kubelab list`).
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::lab_ids))]
     pub lab: String,
 
     #[command(flatten)]
@@ -364,6 +411,7 @@ pub struct StartArgs {
 #[derive(Debug, Args)]
 pub struct LabArgs {
     /// The lab, by id or folder name (default: the lab started last).
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::lab_ids))]
     pub lab: Option<String>,
 }
 
@@ -451,6 +499,7 @@ pub struct ProgressArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Labs to run, by id ("02") or folder name; all when none are given.
+    #[arg(add = clap_complete::ArgValueCompleter::new(crate::completion::lab_ids))]
     pub labs: Vec<String>,
 
     #[command(flatten)]
@@ -493,9 +542,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub timings: bool,
 
-    /// Do not wait for the namespace controller to remove the labs' namespaces (it
-    /// holds each for 5 s at least): everything the labs made inside them is deleted
-    /// and checked gone, and each namespace is checked to be terminating.
+    /// Do not wait for the labs' namespaces to be gone: everything the labs made inside
+    /// them is deleted and checked gone, and each namespace is checked to be
+    /// terminating. (Otherwise kubelab empties and finalizes them itself where it may,
+    /// rather than wait out the namespace controller's fixed 5 s hold.)
     #[arg(long)]
     pub no_wait: bool,
 
@@ -510,6 +560,76 @@ pub struct RunArgs {
     /// Also write a JUnit XML report (one testsuite per lab, one testcase per probe).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+
+    /// Also write a self-contained HTML report: labs, checks, what each saw,
+    /// explanations and what to change for each failure.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Also write a Markdown summary (for CI job summaries: $GITHUB_STEP_SUMMARY).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which document.
+    #[arg(value_enum, default_value_t = SchemaKind::Lab)]
+    pub kind: SchemaKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// lab.yaml
+    Lab,
+    /// The JSON report of `kubelab run -o json`.
+    Report,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The lab's folder name: lowercase letters, digits and dashes; a leading number
+    /// ("20-list-secrets") becomes its id.
+    pub name: String,
+
+    /// Where to make the folder.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Components or groups to build (default: the control plane and kind).
+    #[arg(value_name = "COMPONENT")]
+    pub components: Vec<String>,
+
+    /// Also what the local node needs: its binaries and its images.
+    #[arg(long)]
+    pub node: bool,
+
+    /// Build the node's images (pause, curl, kubectl) too.
+    #[arg(long)]
+    pub images: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write one page per command into this folder instead of printing kubelab(1).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -6,6 +6,7 @@ pub mod class;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod completion;
 pub mod engine;
 pub mod expect;
 pub mod images;
@@ -15,6 +16,7 @@ pub mod progress;
 pub mod rbac;
 pub mod report;
 pub mod scenario;
+pub mod setup;
 pub mod system;
 pub mod ui;
 pub mod versions;
@@ -32,6 +34,8 @@ pub enum AppError {
     Progress(#[from] progress::Error),
     #[error(transparent)]
     Class(#[from] class::Error),
+    #[error(transparent)]
+    Setup(#[from] setup::Error),
     #[error("{0}")]
     Environment(String),
     #[error("{0}")]
@@ -52,6 +56,8 @@ impl AppError {
             AppError::Class(_) => 3,
             AppError::Cluster(_) | AppError::Environment(_) | AppError::Progress(_) => 3,
             AppError::Scenario(_) => 2,
+            AppError::Setup(setup::Error::UnknownComponent { .. }) => 2,
+            AppError::Setup(_) => 3,
             AppError::Engine(e) if e.outcome() == report::Outcome::Invalid => 2,
             AppError::Engine(_) => 3,
         }

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use kubelab::{cli, commands};
 
 fn main() -> ExitCode {
@@ -14,8 +13,10 @@ fn main() -> ExitCode {
             nix::sys::signal::SigHandler::SigDfl,
         )
     };
+    // A completion script calling back (COMPLETE=bash ...) is answered here, and exits.
+    kubelab::completion::answer_if_asked();
     // clap exits with 2 on usage errors, as documented in --help.
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

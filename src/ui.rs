@@ -98,6 +98,32 @@ impl Step {
         }
     }
 
+    /// Turns the spinner into a bar of `total` units, with the time left; [`Step::advance`]
+    /// moves it. (Without a terminal the step's lines say it all.)
+    pub fn count(&self, total: u64, unit: &str) {
+        if let Some(bar) = &self.spinner {
+            bar.set_message(
+                format!("{} {}", self.prefix, self.label)
+                    .trim_start()
+                    .to_string(),
+            );
+            bar.set_length(total);
+            bar.set_style(
+                ProgressStyle::with_template(&format!(
+                    "{{msg}} [{{bar:30}}] {{pos}}/{{len}} {unit}, {{elapsed}}, ~{{eta}} left"
+                ))
+                .expect("static template")
+                .progress_chars("=> "),
+            );
+        }
+    }
+
+    pub fn advance(&self) {
+        if let Some(bar) = &self.spinner {
+            bar.inc(1);
+        }
+    }
+
     /// Ends the step without a line of its own (the caller prints the result).
     pub fn quiet(mut self) {
         self.finished = true;

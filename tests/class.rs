@@ -6,10 +6,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use support::{Lab, kubectl_with, stderr, stdout, text};
+use support::{Lab, chromium_dom, kubectl_with, stderr, stdout, text};
 
 /// A student at their own machine: their own kubelab state, their own kubeconfig.
 struct Student<'a> {
@@ -50,27 +50,6 @@ impl<'a> Student<'a> {
         let out = self.kubectl(args);
         assert!(out.status.success(), "kubectl {args:?}: {}", text(&out));
     }
-}
-
-fn chromium_dom(page: &Path, fragment: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            &format!("--user-data-dir={}", profile.path().display()),
-            "--dump-dom",
-            &format!("file://{}{fragment}", page.display()),
-        ])
-        .output()
-        .expect("chromium is installed (apt-get install chromium)");
-    assert!(out.status.success(), "chromium: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

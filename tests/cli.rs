@@ -129,3 +129,186 @@ fn without_go_or_binaries_the_hint_says_to_install_go_or_set_assets() {
     assert!(err.contains("controlplane/build.sh"), "{err}");
     assert!(err.contains("set KUBELAB_ASSETS"), "{err}");
 }
+
+#[test]
+fn completion_scripts_for_each_shell_call_kubelab_back() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Lab::new().run(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out));
+        let script = stdout(&out);
+        assert!(script.contains("COMPLETE="), "{shell}:\n{script}");
+        assert!(script.contains("kubelab"), "{shell}:\n{script}");
+    }
+    let out = Lab::new().run(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+/// What bash completes for `line` (the cursor at its end), through the sourced script.
+fn bash_completes(line: &str) -> Vec<String> {
+    let binary = assert_cmd::cargo::cargo_bin("kubelab");
+    let script = format!(
+        r#"source <("$KUBELAB" completions bash)
+COMP_LINE={line:?}; COMP_POINT=${{#COMP_LINE}}
+read -r -a COMP_WORDS <<< "$COMP_LINE"
+[[ "$COMP_LINE" == *" " ]] && COMP_WORDS+=("")
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+function=$(complete -p kubelab | sed -E 's/.*-F ([^ ]+).*/\1/')
+"$function" kubelab "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "-c", &script])
+        .env("KUBELAB", &binary)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                binary.parent().unwrap().display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .env_remove("KUBELAB_SCENARIOS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    stdout(&out)
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn bash_completes_commands_and_lab_ids_from_the_labs() {
+    let commands = bash_completes("kubelab sta");
+    assert!(commands.contains(&"start".to_string()), "{commands:?}");
+    let ids = bash_completes("kubelab start 0");
+    assert!(ids.contains(&"02".to_string()), "{ids:?}");
+    assert!(ids.iter().all(|id| id.starts_with('0')), "{ids:?}");
+    // Folder names too, for `kubelab run 02-custom-serviceaccount`.
+    let folders = bash_completes("kubelab run 02-");
+    assert!(
+        folders.contains(&"02-custom-serviceaccount".to_string()),
+        "{folders:?}"
+    );
+    assert!(folders.iter().all(|f| f.starts_with("02-")), "{folders:?}");
+    let flags = bash_completes("kubelab run --ht");
+    assert_eq!(flags, ["--html"], "{flags:?}");
+}
+
+#[test]
+fn the_man_page_is_generated_from_the_command_line() {
+    let out = Lab::new().run(&["man"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let page = stdout(&out);
+    assert!(page.starts_with(".ie"), "{page}");
+    assert!(page.contains(".TH kubelab 1"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Lab::new().run(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    for page in ["kubelab.1", "kubelab-run.1", "kubelab-setup.1"] {
+        assert!(dir.path().join(page).exists(), "{page} missing");
+    }
+}
+
+#[test]
+fn kubectl_runs_kubelab_as_its_lab_plugin() {
+    let kubectl = support::assets_dir().join("kubectl");
+    let plugins = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        assert_cmd::cargo::cargo_bin("kubelab"),
+        plugins.path().join("kubectl-lab"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        plugins.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let kubectl_lab = |args: &[&str]| {
+        std::process::Command::new(&kubectl)
+            .arg("lab")
+            .args(args)
+            .env("PATH", &path)
+            .env("NO_COLOR", "1")
+            .env_remove("KUBELAB_SCENARIOS")
+            .output()
+            .unwrap()
+    };
+    let out = kubectl_lab(&["list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("02-custom-serviceaccount"),
+        "{}",
+        text(&out)
+    );
+    let out = kubectl_lab(&["run", "--help"]);
+    assert!(
+        stdout(&out).contains("Usage: kubectl lab run"),
+        "{}",
+        text(&out)
+    );
+    // kubectl's conventions, as the plugin's own flags.
+    for flag in ["--kubeconfig", "--context"] {
+        assert!(stdout(&out).contains(flag), "{flag}: {}", text(&out));
+    }
+    // kubectl finds it the way it finds every plugin.
+    let listed = std::process::Command::new(&kubectl)
+        .args(["plugin", "list", "--name-only"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(stdout(&listed).contains("kubectl-lab"), "{}", text(&listed));
+}
+
+#[test]
+fn a_new_lab_passes_lint_and_says_what_to_run_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().to_str().unwrap();
+    let out = Lab::new().run(&["new", "20-list-configmaps", "--dir", parent]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("kubelab lint --dir"),
+        "{}",
+        text(&out)
+    );
+    let lab = dir.path().join("20-list-configmaps");
+    let yaml = std::fs::read_to_string(lab.join("lab.yaml")).unwrap();
+    assert!(
+        yaml.starts_with("# yaml-language-server: $schema=lab.schema.json"),
+        "{yaml}"
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.join("lab.schema.json")).unwrap())
+            .unwrap();
+    assert_eq!(schema["title"], "Lab", "{schema}");
+    let out = Lab::new().run(&["lint", "--dir", lab.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Never over an existing folder.
+    let out = Lab::new().run(&["new", "20-list-configmaps", "--dir", parent]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("exists: choose another name"),
+        "{}",
+        text(&out)
+    );
+    let out = Lab::new().run(&["new", "My Lab"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("lowercase letters, digits and dashes"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn setup_names_the_components_it_knows() {
+    let out = Lab::new().run(&["setup", "kube-schedular"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("unknown component 'kube-schedular'"),
+        "{}",
+        text(&out)
+    );
+    assert!(stderr(&out).contains("kube-scheduler"), "{}", text(&out));
+}

@@ -36,7 +36,44 @@ impl Installed {
         }
     }
 
+    /// The installed binary from `cargo install --path . --root <tmp>`, as a user gets it.
+    fn cargo_install() -> Self {
+        let installed = Installed::new();
+        // The tests' own target directory: cargo install reuses what they compiled.
+        let target = cargo_bin("kubelab")
+            .parent()
+            .and_then(Path::parent)
+            .unwrap()
+            .to_path_buf();
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "install",
+                "--debug",
+                "--locked",
+                "--offline",
+                "--quiet",
+                "--path",
+            ])
+            .arg(env!("CARGO_MANIFEST_DIR"))
+            .arg("--root")
+            .arg(installed._dir.path())
+            .env("CARGO_TARGET_DIR", target)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cargo install: {}", text(&out));
+        let binary = installed._dir.path().join("bin/kubelab");
+        assert!(binary.exists(), "cargo install put no bin/kubelab");
+        Installed {
+            binary,
+            ..installed
+        }
+    }
+
     fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
         let checkout = env!("CARGO_MANIFEST_DIR");
         let mut command = if nix::unistd::geteuid().is_root() {
             let mut c = Command::new("unshare");
@@ -57,10 +94,97 @@ impl Installed {
             .env("NO_COLOR", "1")
             .env_remove("KUBECONFIG")
             .env_remove("KUBELAB_SCENARIOS")
-            .env_remove("KUBELAB_CLUSTER")
+            .env_remove("KUBELAB_CLUSTER");
+        command
+    }
+}
+
+/// As a person sees it in a terminal: a bar per component, packages compiled of those
+/// needed, and the time left; then a line per component built. (A private Go build
+/// cache, so that there is something to compile.)
+#[test]
+fn setup_shows_a_bar_with_the_time_left_in_a_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let terminal = support::terminal::Terminal::new(
+        "setup",
+        home.path(),
+        &[
+            (
+                "KUBELAB_CACHE",
+                home.path().join("cache").display().to_string(),
+            ),
+            ("GOCACHE", home.path().join("gocache").display().to_string()),
+            ("PATH", std::env::var("PATH").unwrap()),
+        ],
+    );
+    terminal.type_line(&format!("{} setup kind", cargo_bin("kubelab").display()));
+    let screen = terminal.wait_for("packages, ", std::time::Duration::from_secs(120));
+    let bar = screen
+        .lines()
+        .find(|l| l.contains("packages, "))
+        .unwrap()
+        .to_string();
+    assert!(
+        bar.starts_with(&format!("kind {} [", env!("KUBELAB_KIND_VERSION"))),
+        "{screen}"
+    );
+    assert!(bar.contains(" left"), "{screen}");
+    let screen = terminal.wait_for("✓ kind", std::time::Duration::from_secs(300));
+    assert!(screen.contains("packages compiled"), "{screen}");
+}
+
+#[test]
+fn installed_with_cargo_install_it_sets_itself_up_and_runs_from_an_empty_directory() {
+    let installed = Installed::cargo_install();
+    // setup with an empty cache: kind is built by the go command from the module
+    // compiled into kubelab (the checkout is out of reach).
+    let cache = tempfile::tempdir().unwrap();
+    let setup = |args: &[&str]| {
+        installed
+            .command(args)
+            .env_remove("KUBELAB_ASSETS")
+            .env_remove("KUBEBUILDER_ASSETS")
+            .env("KUBELAB_CACHE", cache.path())
             .output()
             .unwrap()
-    }
+    };
+    let out = setup(&["setup", "kind"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let kind = cache
+        .path()
+        .join("bin")
+        .join(env!("KUBELAB_KUBERNETES_VERSION"))
+        .join("kind");
+    let version = Command::new(&kind).arg("version").output().unwrap();
+    assert!(
+        stdout(&version).contains(env!("KUBELAB_KIND_VERSION")),
+        "{}",
+        text(&version)
+    );
+    let out = setup(&["setup", "kind"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        support::stderr(&out).contains(&format!("✓ kind {}: cached", env!("KUBELAB_KIND_VERSION"))),
+        "{}",
+        text(&out)
+    );
+    // Binaries given through KUBELAB_ASSETS are used, not built.
+    let out = installed.run(&["setup"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        support::stderr(&out).contains("(KUBELAB_ASSETS)"),
+        "{}",
+        text(&out)
+    );
+
+    let out = installed.run(&["run", "01"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("1/1 labs passed"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_dir(installed.empty.path()).unwrap().count(),
+        0,
+        "it wrote nothing where it ran"
+    );
 }
 
 #[test]

@@ -462,41 +462,6 @@ fn images_lists_what_the_labs_run_with_replacements() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
 
-#[test]
-fn the_example_workflow_runs_the_labs_on_kind_and_publishes_junit() {
-    let text =
-        std::fs::read_to_string(manifest_dir().join("examples/ci/github-actions.yml")).unwrap();
-    let workflow: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-    let steps = workflow["jobs"]["labs"]["steps"].as_array().unwrap();
-    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
-    assert!(
-        runs.iter().any(|r| r.contains(&format!(
-            "kind.sigs.k8s.io/dl/{}/",
-            env!("KUBELAB_KIND_VERSION")
-        ))),
-        "{runs:?}"
-    );
-    assert!(
-        runs.contains(&"kubelab run --provider kind --junit kubelab-junit.xml"),
-        "{runs:?}"
-    );
-    let publish = steps
-        .iter()
-        .find(|s| {
-            s["uses"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("mikepenz/action-junit-report"))
-        })
-        .unwrap();
-    assert_eq!(publish["with"]["report_paths"], "kubelab-junit.xml");
-    assert_eq!(publish["if"], "always()");
-    // The flags the workflow uses exist.
-    let help = Lab::new().run(&["run", "--help"]);
-    for flag in ["--provider", "--junit", "--dir"] {
-        assert!(stdout(&help).contains(flag), "{flag}");
-    }
-}
-
 /// Hands-on mode on the kind provider: the stand-in kind "creates" the cluster, and
 /// the kubeconfig's `kind-kubelab` context reaches a real API server (a local control
 /// plane), so start, check, solution and reset run the kind provider's own code from

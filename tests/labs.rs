@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use kubelab::report::{Outcome, RunReport};
-use support::{Cluster, Lab, stderr, stdout, text};
+use support::{Cluster, Lab, chromium_dom, stderr, stdout, text};
 
 /// Every kind the labs create, for "is anything with this label left?".
 const KINDS: &str =
@@ -195,6 +195,24 @@ fn all_labs_pass_on_the_local_control_plane_and_leave_nothing_behind() {
 
     // Nothing labelled with the run's id remains, and the token files are gone.
     assert!(labelled(&cluster, &format!("kubelab.dev/run={}", report.run_id)).is_empty());
+    // kubelab removed the labs' namespaces itself (emptied, then finalized): nothing the
+    // controllers made in them is left behind either.
+    for namespace in ["project-swan", "quiet-workloads"] {
+        let left = cluster.kubectl_ok(&[
+            "get",
+            "serviceaccounts,configmaps,secrets,events,pods,replicasets,endpointslices,leases",
+            "-n",
+            namespace,
+            "-o",
+            "name",
+        ]);
+        assert_eq!(left.trim(), "", "left in {namespace}");
+    }
+    assert!(
+        report.namespaces_wait_ms < 4000,
+        "the namespaces waited {} ms: the namespace controller's 5 s hold",
+        report.namespaces_wait_ms
+    );
     assert_eq!(
         std::fs::read_dir(tmp.path()).unwrap().count(),
         0,
@@ -248,6 +266,116 @@ fn a_wrong_expectation_fails_with_exit_1_and_says_what_was_expected() {
     assert_eq!(count(&xml, "testcase"), 2);
     assert_eq!(count(&xml, "failure"), 1);
     assert!(xml.contains("status: expected 200, got 403"), "{xml}");
+}
+
+/// Every key of `value` (recursively, through objects and arrays) is a property the
+/// schema node describes.
+fn keys_are_in_schema(
+    value: &serde_json::Value,
+    node: &serde_json::Value,
+    root: &serde_json::Value,
+    at: &str,
+) {
+    let resolve = |node: &serde_json::Value| -> serde_json::Value {
+        let mut node = node.clone();
+        // Option<T> is anyOf [T, null]; a reference points into $defs.
+        if let Some(any) = node.get("anyOf").and_then(|a| a.as_array()) {
+            node = any
+                .iter()
+                .find(|n| n.get("type") != Some(&"null".into()))
+                .cloned()
+                .unwrap();
+        }
+        if let Some(reference) = node.get("$ref").and_then(|r| r.as_str()) {
+            let name = reference.trim_start_matches("#/$defs/");
+            node = root["$defs"][name].clone();
+        }
+        node
+    };
+    let node = resolve(node);
+    match value {
+        serde_json::Value::Object(fields) => {
+            let Some(properties) = node.get("properties") else {
+                return; // a free-form object (captured values, the RBAC answer)
+            };
+            for (key, field) in fields {
+                let schema = properties
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{at}.{key} is not in the report schema"));
+                keys_are_in_schema(field, schema, root, &format!("{at}.{key}"));
+            }
+        }
+        serde_json::Value::Array(items) => {
+            if let Some(item) = node.get("items") {
+                for (i, value) in items.iter().enumerate() {
+                    keys_are_in_schema(value, item, root, &format!("{at}[{i}]"));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn a_failed_run_reads_the_same_in_html_markdown_and_json() {
+    let lab = Lab::new();
+    let _cluster = lab.up(&[]);
+    let html = lab.state_root.path().join("report.html");
+    let markdown = lab.state_root.path().join("summary.md");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/labs/wrong-expectation");
+    let out = lab
+        .kubelab()
+        .args(["run", "--dir", dir.to_str().unwrap(), "-o", "json"])
+        .args([
+            "--html",
+            html.to_str().unwrap(),
+            "--markdown",
+            markdown.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let forbidden = "pods is forbidden: User \"system:serviceaccount:wrong-expectation:default\" cannot list resource \"pods\"";
+
+    // JSON: versioned, and every field it has is in `kubelab schema report`.
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["schema_version"], 1);
+    let schema: serde_json::Value =
+        serde_json::from_slice(&lab.run(&["schema", "report"]).stdout).unwrap();
+    assert_eq!(schema["$id"], "https://kubelab.dev/schema/report/v1.json");
+    keys_are_in_schema(&json, &schema, &schema, "report");
+
+    // HTML, as Chromium shows it: the summary, the failing check, the API server's words
+    // and the rendered explanation.
+    let dom = chromium_dom(&html, "");
+    assert!(dom.contains("0/1 labs passed"), "{dom}");
+    assert!(dom.contains("data-outcome=\"failed\""), "{dom}");
+    assert!(
+        dom.contains("listing pods (wrongly expected to work)"),
+        "{dom}"
+    );
+    assert!(dom.contains("status: expected 200, got 403"), "{dom}");
+    assert!(
+        dom.contains(&forbidden.replace('"', "&quot;")) || dom.contains(forbidden),
+        "{dom}"
+    );
+    assert!(dom.contains("What to change"), "{dom}");
+    assert!(dom.contains("no RoleBinding in wrong-expectation"), "{dom}");
+    assert!(dom.contains("class=\"explanation\""), "{dom}");
+    assert!(!dom.contains("could not be rendered"), "{dom}");
+
+    // Markdown for a CI job summary: the table, then the failure with its details.
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(md.starts_with("## kubelab: 0/1 labs passed"), "{md}");
+    assert!(
+        md.contains("| wrong-expectation | A deliberately wrong expectation | ❌ failed | 1/2 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- **listing pods (wrongly expected to work)** → 403 Forbidden"),
+        "{md}"
+    );
+    assert!(md.contains("status: expected 200, got 403"), "{md}");
 }
 
 #[test]

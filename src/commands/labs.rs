@@ -1,11 +1,11 @@
-//! Commands about lab files: list, show, lint, schema, images. None needs a cluster.
+//! Commands about lab files: list, show, lint, schema, new, images. None needs a cluster.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use super::{image_map, labs_of};
 use crate::AppError;
-use crate::cli::{DirArgs, ImagesArgs, ShowArgs};
+use crate::cli::{DirArgs, ImagesArgs, NewArgs, SchemaKind, ShowArgs};
 use crate::cluster::kind;
 use crate::images::{self, ImageMap};
 use crate::scenario::{self, Action, LoadedLab};
@@ -54,10 +54,27 @@ pub fn lint(args: &DirArgs) -> Result<ExitCode, AppError> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn schema() -> Result<ExitCode, AppError> {
+pub fn schema(kind: SchemaKind) -> Result<ExitCode, AppError> {
+    let schema = match kind {
+        SchemaKind::Lab => scenario::schema(),
+        SchemaKind::Report => crate::report::schema(),
+    };
     println!(
         "{}",
-        serde_json::to_string_pretty(&scenario::schema()).expect("schema serializes")
+        serde_json::to_string_pretty(&schema).expect("schema serializes")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn new_lab(args: &NewArgs) -> Result<ExitCode, AppError> {
+    let dir = scenario::scaffold::create(&args.dir, &args.name)?;
+    println!(
+        "made {}: lab.yaml, manifests.yaml, explain.md.tera, lab.schema.json",
+        dir.display()
+    );
+    println!(
+        "next: kubelab lint --dir {0} && kubelab run --dir {0}",
+        dir.display()
     );
     Ok(ExitCode::SUCCESS)
 }

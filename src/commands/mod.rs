@@ -7,6 +7,7 @@ mod handson;
 mod labs;
 mod rbac;
 mod run;
+mod tools;
 
 use std::process::ExitCode;
 
@@ -33,7 +34,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
         Command::List(args) => labs::list(&args),
         Command::Show(args) => labs::show(&args),
         Command::Lint(args) => labs::lint(&args),
-        Command::Schema => labs::schema(),
+        Command::Schema(args) => labs::schema(args.kind),
+        Command::New(args) => labs::new_lab(&args),
+        Command::Setup(args) => tools::setup(&args, &ui).await,
+        Command::Completions(args) => tools::completions(&args),
+        Command::Man(args) => tools::man(&args),
         Command::Images(args) => labs::images(&args).await,
         Command::Why(args) => rbac::why(args, &ui).await,
         Command::Rbac(command) => rbac::run(command, &ui).await,

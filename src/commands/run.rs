@@ -69,7 +69,8 @@ async fn run_connected(
         } else {
             engine::Keep::Nothing
         },
-        explain: args.explain || args.output == Format::Json,
+        // The JSON and HTML reports carry explanations; the terminal only with --explain.
+        explain: args.explain || args.output == Format::Json || args.html.is_some(),
         images,
         part: crate::scenario::Part::All,
         adopt_since: None,
@@ -120,17 +121,29 @@ async fn run_connected(
 }
 
 fn emit(report: &RunReport, args: &RunArgs) -> Result<(), AppError> {
+    let written = |what: &str, path: &std::path::Path, result: std::io::Result<()>| {
+        result.map_err(|e| AppError::Environment(format!("writing {what} {}: {e}", path.display())))
+    };
     if let Some(path) = &args.junit {
-        report::write_junit(report, path).map_err(|e| {
-            AppError::Environment(format!("writing JUnit report {}: {e}", path.display()))
-        })?;
+        written("the JUnit report", path, report::write_junit(report, path))?;
+    }
+    if let Some(path) = &args.html {
+        written(
+            "the HTML report",
+            path,
+            std::fs::write(path, report::html::page(report)),
+        )?;
+    }
+    if let Some(path) = &args.markdown {
+        let summary = report::markdown::summary(report);
+        written("the Markdown summary", path, std::fs::write(path, summary))?;
     }
     match args.output {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(report).expect("report serializes")
         ),
-        Format::Text => report::print_summary(report),
+        Format::Text => report::print_summary(report, args.explain),
     }
     Ok(())
 }

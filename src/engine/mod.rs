@@ -5,6 +5,7 @@
 mod checks;
 mod error;
 mod lab;
+mod namespaces;
 pub mod objects;
 pub mod reset;
 pub mod resources;
@@ -222,6 +223,7 @@ pub async fn run_labs(
     warming.abort();
     match result {
         Some((labs, namespaces_wait)) => Finished::Completed(RunReport {
+            schema_version: report::SCHEMA_VERSION,
             run_id: run_id.to_string(),
             provider: target.provider.clone(),
             server: target.server.clone(),
@@ -444,7 +446,15 @@ async fn wait_for_namespaces(
         ));
         return;
     }
-    let step = ui.step(format!("waiting for {} to go", names.join(", ")));
+    let step = ui.step(format!("removing {}", names.join(", ")));
+    // Emptied and finalized by kubelab where it can; the rest the controller finishes.
+    let fast = futures::future::join_all(going.iter().map(|(_, d)| {
+        namespaces::remove_now(&target.client, &target.resources, d.name(), d.uid())
+    }))
+    .await;
+    for declined in fast.into_iter().filter_map(Result::err) {
+        ui.info(format!("  left to the namespace controller: {declined}"));
+    }
     let results = futures::future::join_all(going.iter().map(|(_, d)| {
         objects::wait_all_gone(&target.client, std::slice::from_ref(d), CLEANUP_TIMEOUT)
     }))

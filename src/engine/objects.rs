@@ -636,6 +636,14 @@ impl Deleting {
     pub fn describe(&self) -> String {
         self.object.describe()
     }
+
+    pub fn name(&self) -> &str {
+        &self.object.name
+    }
+
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
 }
 
 /// Deletes `created` and waits for everything but its namespaces, which the namespace

@@ -13,7 +13,7 @@ use super::request::{Request, User, service_account};
 use crate::names::edit_distance;
 
 /// One thing to change, found from the cluster's live objects.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Diagnosis {
     /// The object to change: "RoleBinding default/read-pods", "Pod default/mydemo".
     pub object: String,

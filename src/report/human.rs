@@ -181,9 +181,9 @@ fn lab_verdict(lab: &LabReport) -> String {
     line
 }
 
-/// The end-of-run summary on stdout, with explanations when they were rendered.
-pub fn print_summary(run: &RunReport) {
-    for lab in &run.labs {
+/// The end-of-run summary on stdout, with the explanations when asked.
+pub fn print_summary(run: &RunReport, explanations: bool) {
+    for lab in run.labs.iter().filter(|_| explanations) {
         if let Some(explanation) = &lab.explanation {
             println!("{}\n", explanation.trim_end());
         }

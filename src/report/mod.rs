@@ -3,10 +3,13 @@
 
 mod explain;
 pub mod grade;
+pub mod html;
 pub mod human;
 mod junit;
+pub mod markdown;
 pub mod timings;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use explain::render_explanation;
@@ -14,8 +17,12 @@ pub use grade::{CheckGrade, Grade, grade};
 pub use human::{brief, details, diagnosis_lines, observed_summary, operation_line, print_summary};
 pub use junit::write_junit;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunReport {
+    /// The report format's version: [`SCHEMA_VERSION`] (`kubelab schema report`). A
+    /// field's meaning never changes within a version; new fields may appear.
+    #[serde(default = "schema_version")]
+    pub schema_version: u32,
     pub run_id: String,
     pub provider: String,
     pub server: String,
@@ -27,7 +34,7 @@ pub struct RunReport {
     pub namespaces_wait_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LabReport {
     pub id: String,
     pub folder: String,
@@ -51,7 +58,7 @@ pub struct LabReport {
     pub cleanup_ms: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Passed,
@@ -84,7 +91,7 @@ impl Outcome {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepReport {
     pub id: String,
     pub name: String,
@@ -104,7 +111,7 @@ impl StepReport {
 }
 
 /// One operation of a step, as it ran.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OperationReport {
     /// The operation's id, or its kind and position ("apply_1").
     pub id: String,
@@ -139,7 +146,7 @@ pub struct OperationReport {
 }
 
 /// What a probe saw. Every text here has passed through token redaction.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Observed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
@@ -171,6 +178,7 @@ pub struct Observed {
     /// What the RBAC evaluator says about the request, from the cluster's RBAC objects:
     /// why it is allowed or denied, and the 403 message it predicts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub rbac: Option<crate::rbac::Why>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout: Option<String>,
@@ -195,7 +203,7 @@ pub struct Observed {
     pub error: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TokenInfo {
     /// The first characters only: "eyJhbGciOiJFUzI1NiIs…".
     pub prefix: String,
@@ -209,7 +217,7 @@ pub struct TokenInfo {
     pub lifetime_seconds: Option<i64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BindingInfo {
     /// "RoleBinding default/read-pods" or "ClusterRoleBinding system:discovery".
     pub binding: String,
@@ -219,6 +227,20 @@ pub struct BindingInfo {
     pub subject: String,
     /// The role's rules, one line each: "get, list, watch pods".
     pub rules: Vec<String>,
+}
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+fn schema_version() -> u32 {
+    SCHEMA_VERSION
+}
+
+/// The JSON Schema of the JSON report.
+pub fn schema() -> serde_json::Value {
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(RunReport)).expect("schema serializes");
+    schema["$id"] = format!("https://kubelab.dev/schema/report/v{SCHEMA_VERSION}.json").into();
+    schema
 }
 
 impl RunReport {

@@ -11,6 +11,7 @@ mod matchers;
 mod model;
 mod probes;
 mod problem;
+pub mod scaffold;
 mod source;
 pub mod vars;
 

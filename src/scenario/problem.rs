@@ -46,6 +46,10 @@ pub enum Error {
     #[error("lab {lab}: its isolated copy could not be made (a bug, please report it): {message}")]
     Copy { lab: String, message: String },
 
+    /// A request that cannot be carried out as given (`kubelab new` with a bad name).
+    #[error("{0}")]
+    Usage(String),
+
     #[error("no labs in {}: a lab is a folder with a lab.yaml", .0.display())]
     NoLabs(PathBuf),
 

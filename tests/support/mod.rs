@@ -268,3 +268,25 @@ pub fn jwt_claims(token: &str) -> Value {
         .expect("base64url payload");
     serde_json::from_slice(&bytes).unwrap()
 }
+
+/// The page as headless Chromium renders it (scripts run), as its DOM.
+pub fn chromium_dom(page: &Path, fragment: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--dump-dom",
+            &format!("file://{}{fragment}", page.display()),
+        ])
+        .output()
+        .expect("chromium is installed (apt-get install chromium)");
+    assert!(out.status.success(), "chromium: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

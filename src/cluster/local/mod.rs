@@ -26,7 +26,7 @@ use crate::cluster::Error;
 use crate::cluster::kubeconfig::{self, ClientCertConfig};
 use crate::ui::Ui;
 
-pub use self::assets::cache_bin_dir;
+pub use self::assets::{cache_bin_dir, images_dir};
 pub use self::state::state_root;
 
 /// How long `down` waits for SIGTERM before it uses SIGKILL.

@@ -1,0 +1,112 @@
+//! A lab namespace removed without the namespace controller's fixed 5 s hold (it
+//! queues every deleted namespace for 5 s before it starts). Once the namespace is
+//! terminating, admission refuses anything new in it; kubelab then does what the
+//! controller would: deletes every namespaced collection in it, checks it empty, and
+//! finalizes it, so the API server removes it at once. Whatever stops this (another
+//! finalizer, a request the user may not make, an object that stays) leaves the
+//! namespace to the controller, and the caller waits as before.
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
+
+use super::resources::Resources;
+
+/// Why the fast path was not taken (the controller finishes instead).
+pub type Declined = String;
+
+/// Empties and finalizes namespace `name` (the object with `uid`). Ok: it is gone, or
+/// going now without anything left in it.
+pub async fn remove_now(
+    client: &kube::Client,
+    resources: &Resources,
+    name: &str,
+    uid: Option<&str>,
+) -> Result<(), Declined> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let Some(namespace) = namespaces
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("reading namespace {name}: {e}"))?
+    else {
+        return Ok(());
+    };
+    if uid.is_some() && namespace.metadata.uid.as_deref() != uid {
+        return Ok(()); // ours is gone; this is a new one of the same name
+    }
+    if namespace.metadata.deletion_timestamp.is_none() {
+        return Err(format!("namespace {name} is not terminating"));
+    }
+    let finalizers = namespace
+        .spec
+        .as_ref()
+        .and_then(|s| s.finalizers.clone())
+        .unwrap_or_default();
+    if finalizers.iter().any(|f| f != "kubernetes") {
+        return Err(format!(
+            "namespace {name} has other finalizers: {finalizers:?}"
+        ));
+    }
+    let collections = resources
+        .namespaced_collections()
+        .await
+        .map_err(|e| e.to_string())?;
+    // Pods go at once: nothing in a lab's pod needs a graceful stop.
+    let params = DeleteParams::default().grace_period(0);
+    let sweeps = collections.iter().map(|resource| {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), name, resource);
+        let params = params.clone();
+        async move {
+            match api.delete_collection(&params, &ListParams::default()).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 405 => Ok(()),
+                Err(e) => Err(format!("deleting {} in {name}: {e}", resource.plural)),
+            }
+        }
+    });
+    for result in futures::future::join_all(sweeps).await {
+        result?;
+    }
+    let checks = collections.iter().map(|resource| {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), name, resource);
+        async move {
+            match api.list_metadata(&ListParams::default().limit(1)).await {
+                Ok(list) if list.items.is_empty() => Ok(()),
+                Ok(_) => Err(format!("{} are left in {name}", resource.plural)),
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 405 => Ok(()),
+                Err(e) => Err(format!("listing {} in {name}: {e}", resource.plural)),
+            }
+        }
+    });
+    for result in futures::future::join_all(checks).await {
+        result?;
+    }
+    // Empty: the one thing left is the finalizer the controller would remove. The
+    // object changes meanwhile (status, the garbage collector's own finalizer): each
+    // try starts from the namespace as it is now.
+    let mut last_error = String::new();
+    for _ in 0..FINALIZE_TRIES {
+        let Some(mut current) = namespaces
+            .get_opt(name)
+            .await
+            .map_err(|e| format!("reading namespace {name}: {e}"))?
+        else {
+            return Ok(());
+        };
+        if let Some(spec) = current.spec.as_mut() {
+            spec.finalizers = Some(Vec::new());
+        }
+        match namespaces
+            .replace_subresource("finalize", name, &PostParams::default(), &current)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => last_error = s.message,
+            Err(e) => return Err(format!("finalizing namespace {name}: {e}")),
+        }
+    }
+    Err(format!("finalizing namespace {name}: {last_error}"))
+}
+
+/// Conflicting updates (the controllers write the namespace too) before giving up.
+const FINALIZE_TRIES: usize = 5;
