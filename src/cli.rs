@@ -44,6 +44,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run labs (all by default) and check every probe against the real API server.
+    #[command(
+        after_help = "Examples:\n  kubelab run                           every lab of the default suite (starts a local cluster if none runs)\n  kubelab run 01 02 --explain           two labs, each with its explanation\n  kubelab run --dir my-labs --context ci -y --junit report.xml --html report.html\n  kubelab run --suite conformance --timings"
+    )]
     Run(RunArgs),
     /// Start a hands-on lab: set up its starting state and print the task.
     #[command(
@@ -57,24 +60,42 @@ pub enum Command {
     )]
     Check(CheckArgs),
     /// Print the lab's next hint (hints come one at a time; shown ones are remembered).
+    #[command(
+        after_help = "Examples:\n  kubelab hint          the next hint of the lab started last\n  kubelab hint 02"
+    )]
     Hint(LabArgs),
     /// Show the lab's solution; --apply applies it (progress records that).
+    #[command(
+        after_help = "Examples:\n  kubelab solution             manifests and kubectl commands\n  kubelab solution 02 --apply  apply it (progress records that)"
+    )]
     Solution(SolutionArgs),
     /// Remove what the lab and you created in its namespaces, then set it up again.
+    #[command(
+        after_help = "Examples:\n  kubelab reset                the lab started last\n  kubelab reset 04"
+    )]
     Reset(ResetArgs),
     /// End the lab: remove what it and you created, and leave it (progress stays;
     /// `kubelab start` sets it up again).
+    #[command(after_help = "Examples:\n  kubelab stop\n  kubelab stop 02")]
     Stop(ResetArgs),
     /// An interactive shell in the lab's pod (on a cluster without a node: the closest
     /// stand-in, a private mount namespace on this host, and what differs).
     Shell(ShellArgs),
     /// The labs you started: solved, points, hints used, time spent.
+    #[command(after_help = "Examples:\n  kubelab progress\n  kubelab progress -o json")]
     Progress(ProgressArgs),
     /// List the labs.
+    #[command(
+        after_help = "Examples:\n  kubelab list\n  kubelab list --suite conformance\n  kubelab list --dir my-labs"
+    )]
     List(DirArgs),
     /// Show a lab's steps, manifests and the exact in-pod commands, without running.
+    #[command(after_help = "Examples:\n  kubelab show 02\n  kubelab show 03 --suite conformance")]
     Show(ShowArgs),
     /// Check lab files; every problem is reported as file:line:col and field.
+    #[command(
+        after_help = "Examples:\n  kubelab lint --dir my-labs\n  kubelab lint --suite conformance"
+    )]
     Lint(DirArgs),
     /// Print a JSON Schema: lab.yaml's (for editors: yaml-language-server) or the JSON
     /// report's (`kubelab run -o json`, versioned by its schema_version).
@@ -105,19 +126,34 @@ pub enum Command {
     )]
     Man(ManArgs),
     /// List the container images the labs use (to pre-pull or load them offline).
+    #[command(
+        after_help = "Examples:\n  kubelab images\n  kubelab images --curl-image registry.example/curl:8 --dir my-labs"
+    )]
     Images(ImagesArgs),
     /// Why is a request allowed or denied? RBAC's answer, explained, from the cluster's
     /// Roles and bindings (checked with the API server's own SubjectAccessReview).
+    #[command(
+        after_help = "Examples:\n  kubelab why --as system:serviceaccount:default:tokendemo get /api/v1/namespaces/default/pods\n  kubelab why --as jane --as-group devs list /apis/apps/v1/namespaces/shop/deployments -o json"
+    )]
     Why(WhyArgs),
     /// The RBAC evaluator against kube-apiserver, and its speed (for developers).
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  kubelab rbac verify --cases 2000\n  kubelab rbac bench --roles 1000"
+    )]
     Rbac(RbacCommand),
     /// Start, inspect and stop the cluster the labs run on.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  kubelab cluster up --node\n  kubelab cluster status\n  kubelab cluster down"
+    )]
     Cluster(ClusterCommand),
     /// A class on one cluster: an identity, isolated labs and an RBAC fence per
     /// student; grades for the instructor.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  kubelab class up --students 30 --out class/\n  kubelab class grade --class class/ --html grades.html\n  kubelab class down --class class/"
+    )]
     Class(ClassCommand),
 }
 
@@ -253,12 +289,20 @@ pub struct ClassDownArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Start a cluster, or reuse a healthy one of the same name.
+    #[command(
+        after_help = "Examples:\n  kubelab cluster up                      etcd, kube-apiserver, kube-controller-manager on 127.0.0.1\n  kubelab cluster up --node               and a real node: kubelet, containerd, kube-proxy, CoreDNS (root)\n  kubelab cluster up --provider kind      a kind cluster (needs Docker or Podman)\n  kubelab cluster up --apiserver-arg=--v=4 --wait-timeout 120s"
+    )]
     Up(UpArgs),
     /// Stop a cluster and remove everything it wrote.
+    #[command(
+        after_help = "Examples:\n  kubelab cluster down\n  kubelab cluster down --provider kind --name ci"
+    )]
     Down(DownArgs),
     /// Show what runs: versions, ports, pids, readiness.
+    #[command(after_help = "Examples:\n  kubelab cluster status\n  kubelab cluster status -o json")]
     Status(StatusArgs),
     /// Print the path of the cluster's admin kubeconfig.
+    #[command(after_help = "Examples:\n  export KUBECONFIG=$(kubelab cluster kubeconfig)")]
     Kubeconfig(ClusterRef),
 }
 
@@ -346,8 +390,14 @@ pub struct WhyArgs {
 pub enum RbacCommand {
     /// Random policies and requests: the evaluator's decision vs a SubjectAccessReview
     /// on a local control plane (started for the check if none runs).
+    #[command(
+        after_help = "Examples:\n  kubelab rbac verify\n  kubelab rbac verify --cases 50000 --seed 7 -o json"
+    )]
     Verify(VerifyArgs),
     /// Decision time with many roles and bindings loaded: prints p50 and p99.
+    #[command(
+        after_help = "Examples:\n  kubelab rbac bench\n  kubelab rbac bench --roles 5000 --decisions 1000000"
+    )]
     Bench(BenchArgs),
 }
 

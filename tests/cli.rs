@@ -312,3 +312,31 @@ fn setup_names_the_components_it_knows() {
     );
     assert!(stderr(&out).contains("kube-scheduler"), "{}", text(&out));
 }
+
+#[test]
+fn every_command_shows_an_example_in_its_help() {
+    use clap::CommandFactory;
+    fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for sub in command.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            let after = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            if !after.contains("Example") {
+                missing.push(path.clone());
+            }
+            walk(sub, &path, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&kubelab::cli::Cli::command(), "kubelab", &mut missing);
+    assert!(missing.is_empty(), "no example in the help of: {missing:?}");
+    // And the help a person reads shows it.
+    let out = Lab::new().run(&["cluster", "up", "--help"]);
+    assert!(
+        stdout(&out).contains("Examples:\n  kubelab cluster up"),
+        "{}",
+        text(&out)
+    );
+}

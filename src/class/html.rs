@@ -4,12 +4,7 @@
 
 use super::grade::GradeBook;
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::report::html::escape;
 
 const STYLE: &str = r#"
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em; color: #1d1d1f; }

@@ -61,14 +61,6 @@ fn markdown(text: &str) -> String {
     out
 }
 
-fn checks(lab: &LabReport) -> Vec<&OperationReport> {
-    lab.steps
-        .iter()
-        .flat_map(|s| &s.operations)
-        .filter(|op| op.check)
-        .collect()
-}
-
 fn operation_row(op: &OperationReport) -> String {
     let class = if op.passed { "" } else { " class=\"failing\"" };
     let mut row = format!(
@@ -100,15 +92,13 @@ fn operation_row(op: &OperationReport) -> String {
 }
 
 fn lab_section(lab: &LabReport) -> String {
-    let checks = checks(lab);
-    let passed = checks.iter().filter(|op| op.passed).count();
     let mut html = format!(
-        "<section class=\"lab\" id=\"lab-{id}\" data-outcome=\"{word}\">\n<h2>{} {} {}</h2>\n<p>{} · {passed}/{} checks · {}</p>\n",
+        "<section class=\"lab\" id=\"lab-{id}\" data-outcome=\"{word}\">\n<h2>{} {} {}</h2>\n<p>{} · {} checks · {}</p>\n",
         badge(lab.outcome),
         escape(&lab.folder),
         escape(&lab.title),
         escape(&lab.summary),
-        checks.len(),
+        lab.checks_passed(),
         duration(lab.duration_ms),
         id = escape(&lab.id),
         word = outcome_word(lab.outcome),
@@ -138,23 +128,16 @@ fn lab_section(lab: &LabReport) -> String {
 
 /// The whole page.
 pub fn page(run: &RunReport) -> String {
-    let passed = run
-        .labs
-        .iter()
-        .filter(|l| l.outcome == Outcome::Passed)
-        .count();
     let mut summary = String::from(
         "<table id=\"summary\"><thead><tr><th>lab</th><th>title</th><th>result</th><th>checks</th><th>time</th></tr></thead><tbody>\n",
     );
     for lab in &run.labs {
-        let checks = checks(lab);
         summary.push_str(&format!(
-            "<tr><td><a href=\"#lab-{id}\">{}</a></td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td></tr>\n",
+            "<tr><td><a href=\"#lab-{id}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             escape(&lab.folder),
             escape(&lab.title),
             badge(lab.outcome),
-            checks.iter().filter(|op| op.passed).count(),
-            checks.len(),
+            lab.checks_passed(),
             duration(lab.duration_ms),
             id = escape(&lab.id),
         ));
@@ -164,6 +147,7 @@ pub fn page(run: &RunReport) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>kubelab run {run_id}</title><style>{STYLE}</style></head>\n<body>\n<h1>kubelab run {run_id}</h1>\n<p id=\"verdict\">{passed}/{total} labs passed on {provider} ({server}, Kubernetes {version}) in {time}</p>\n{summary}{sections}</body></html>\n",
         run_id = escape(&run.run_id),
+        passed = run.labs_passed(),
         total = run.labs.len(),
         provider = escape(&run.provider),
         server = escape(&run.server),

@@ -154,13 +154,6 @@ pub fn details(op: &OperationReport) -> Vec<String> {
 }
 
 fn lab_verdict(lab: &LabReport) -> String {
-    let checks: Vec<&OperationReport> = lab
-        .steps
-        .iter()
-        .flat_map(|s| &s.operations)
-        .filter(|op| op.check)
-        .collect();
-    let passed = checks.iter().filter(|p| p.passed).count();
     let word = match lab.outcome {
         Outcome::Passed => style("passed").green(),
         Outcome::Failed => style("FAILED").red(),
@@ -169,10 +162,10 @@ fn lab_verdict(lab: &LabReport) -> String {
         Outcome::Skipped => style("skipped").yellow(),
     };
     let mut line = format!(
-        "{word}  {}  {}  ({passed}/{} checks, {})",
+        "{word}  {}  {}  ({} checks, {})",
         lab.folder,
         lab.title,
-        checks.len(),
+        lab.checks_passed(),
         format_duration(Duration::from_millis(lab.duration_ms))
     );
     if let Some(error) = &lab.error {
@@ -191,11 +184,7 @@ pub fn print_summary(run: &RunReport, explanations: bool) {
     for lab in &run.labs {
         println!("{}", lab_verdict(lab));
     }
-    let passed = run
-        .labs
-        .iter()
-        .filter(|l| l.outcome == Outcome::Passed)
-        .count();
+    let passed = run.labs_passed();
     let skipped = run
         .labs
         .iter()

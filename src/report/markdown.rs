@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::human::{details, observed_summary};
-use super::{LabReport, OperationReport, Outcome, RunReport};
+use super::{LabReport, Outcome, RunReport};
 use crate::ui::format_duration;
 
 fn mark(outcome: Outcome) -> &'static str {
@@ -22,21 +22,10 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
-fn checks(lab: &LabReport) -> impl Iterator<Item = &OperationReport> {
-    lab.steps
-        .iter()
-        .flat_map(|s| &s.operations)
-        .filter(|op| op.check)
-}
-
 pub fn summary(run: &RunReport) -> String {
-    let passed = run
-        .labs
-        .iter()
-        .filter(|l| l.outcome == Outcome::Passed)
-        .count();
     let mut md = format!(
-        "## kubelab: {passed}/{} labs passed\n\n{} (`{}`, Kubernetes {}), run `{}`, {}\n\n| lab | title | result | checks | time |\n|---|---|---|---|---|\n",
+        "## kubelab: {}/{} labs passed\n\n{} (`{}`, Kubernetes {}), run `{}`, {}\n\n| lab | title | result | checks | time |\n|---|---|---|---|---|\n",
+        run.labs_passed(),
         run.labs.len(),
         run.provider,
         run.server,
@@ -45,13 +34,12 @@ pub fn summary(run: &RunReport) -> String {
         format_duration(Duration::from_millis(run.duration_ms)),
     );
     for lab in &run.labs {
-        let total = checks(lab).count();
-        let ok = checks(lab).filter(|op| op.passed).count();
         md.push_str(&format!(
-            "| {} | {} | {} | {ok}/{total} | {} |\n",
+            "| {} | {} | {} | {} | {} |\n",
             cell(&lab.folder),
             cell(&lab.title),
             mark(lab.outcome),
+            lab.checks_passed(),
             format_duration(Duration::from_millis(lab.duration_ms)),
         ));
     }

@@ -243,7 +243,30 @@ pub fn schema() -> serde_json::Value {
     schema
 }
 
+impl LabReport {
+    /// Its operations that check something.
+    pub fn checks(&self) -> impl Iterator<Item = &OperationReport> {
+        self.steps
+            .iter()
+            .flat_map(|s| &s.operations)
+            .filter(|op| op.check)
+    }
+
+    /// "3/5": checks passed of all.
+    pub fn checks_passed(&self) -> String {
+        let passed = self.checks().filter(|op| op.passed).count();
+        format!("{passed}/{}", self.checks().count())
+    }
+}
+
 impl RunReport {
+    pub fn labs_passed(&self) -> usize {
+        self.labs
+            .iter()
+            .filter(|l| l.outcome == Outcome::Passed)
+            .count()
+    }
+
     /// Every operation that checks something: probes, asserts, events, rejections.
     pub fn checks(&self) -> impl Iterator<Item = &OperationReport> {
         self.operations().filter(|op| op.check)

@@ -26,7 +26,8 @@ fn go(module: &Path, component: &Component) -> Command {
     command
 }
 
-fn tail(text: &str) -> String {
+/// The last lines of a command's output, for an error.
+pub fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
 }

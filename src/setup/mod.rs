@@ -204,11 +204,9 @@ async fn build_images(recipe_dir: &Path, ui: &Ui) -> Result<(), Error> {
             source,
         })?;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = stderr.lines().collect();
         return Err(Error::Images {
             status: output.status.to_string(),
-            tail: lines[lines.len().saturating_sub(15)..].join("\n"),
+            tail: go_build::tail(&String::from_utf8_lossy(&output.stderr)),
         });
     }
     step.done(format!(

@@ -53,6 +53,10 @@ pub fn etcd_args(state: &StateDir, ports: &Ports) -> Vec<String> {
         flag("initial-cluster", format!("kubelab={peer}")),
         // The data is thrown away with the cluster: durability buys nothing here.
         flag("unsafe-no-fsync", "true"),
+        // One member on loopback: it elects itself in tens of milliseconds, not after
+        // the default one-second election timeout.
+        flag("heartbeat-interval", "10"),
+        flag("election-timeout", "100"),
         flag("log-level", "warn"),
     ]
 }

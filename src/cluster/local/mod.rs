@@ -263,9 +263,14 @@ impl Startup {
             state.dir.display()
         ));
 
+        // etcd and kube-apiserver start together: the API server's storage client
+        // connects once etcd listens, so etcd's start hides in the API server's.
         let step = ui.step("starting etcd");
         let etcd_args = components::etcd_args(&state, &ports);
         self.start(&mut record, "etcd", &assets.etcd, etcd_args)?;
+        let mut args = components::apiserver_args(&state, &files, &ports, node_tools.is_some());
+        args.extend(options.extra_apiserver_args.iter().cloned());
+        self.start(&mut record, "kube-apiserver", &assets.kube_apiserver, args)?;
         let log = state.log("etcd");
         let port = ports.etcd_client;
         readiness::wait_until("etcd", timeout, &mut self.started, &log, || {
@@ -279,9 +284,6 @@ impl Startup {
         ));
 
         let step = ui.step("starting kube-apiserver");
-        let mut args = components::apiserver_args(&state, &files, &ports, node_tools.is_some());
-        args.extend(options.extra_apiserver_args.iter().cloned());
-        self.start(&mut record, "kube-apiserver", &assets.kube_apiserver, args)?;
         let client = kubeconfig::client(&state.kubeconfig()).await?;
         let log = state.log("kube-apiserver");
         readiness::wait_until("kube-apiserver", timeout, &mut self.started, &log, || {
