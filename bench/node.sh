@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The local node, measured (root; binaries and images cached): `cluster up --node`
-# time, the five labs with probes in pods vs on the host (a cluster without a node),
+# time, the default suite with probes in pods vs on the host (a cluster without a node),
 # and the memory of the whole node cluster (components, shims and pods).
 #
 #   sudo bench/node.sh [ROUNDS]       (default 3)
@@ -31,10 +31,10 @@ for round in $(seq "$rounds"); do
   t3=$(ms); "$bin" -q cluster down >/dev/null; t4=$(ms)
   "$bin" -q cluster up >/dev/null; "$bin" -q run >/dev/null; t5=$(ms); "$bin" -q run >/dev/null; t6=$(ms); "$bin" -q cluster down >/dev/null
   up+=($((t1 - t0))) pods+=($((t2 - t1))) downs+=($((t4 - t3))) hosts+=($((t6 - t5))) memory+=($((kb / 1024))) conformance+=($((t2c - t2)))
-  printf 'round %d: up --node %5d ms, labs in pods %5d ms, conformance in pods %5d ms, down %5d ms, labs on host %5d ms, node cluster RSS %d MiB\n' \
+  printf 'round %d: up --node %5d ms, default suite in pods %5d ms, conformance in pods %5d ms, down %5d ms, default suite on host %5d ms, node cluster RSS %d MiB\n' \
     "$round" "$((t1 - t0))" "$((t2 - t1))" "$((t2c - t2))" "$((t4 - t3))" "$((t6 - t5))" "$((kb / 1024))"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
-echo "median of $rounds: cluster up --node $(median "${up[@]}") ms; five labs in pods $(median "${pods[@]}") ms vs on host $(median "${hosts[@]}") ms; conformance suite in pods $(median "${conformance[@]}") ms; down $(median "${downs[@]}") ms"
+echo "median of $rounds: cluster up --node $(median "${up[@]}") ms (goal <= 5000); the default suite in pods $(median "${pods[@]}") ms vs on host $(median "${hosts[@]}") ms; conformance suite in pods $(median "${conformance[@]}") ms; down $(median "${downs[@]}") ms"
 echo "memory of the node cluster after the labs (components + shims): $(median "${memory[@]}") MiB"

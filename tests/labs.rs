@@ -379,6 +379,34 @@ fn a_failed_run_reads_the_same_in_html_markdown_and_json() {
 }
 
 #[test]
+fn a_new_lab_runs_and_passes_as_made() {
+    let lab = Lab::new();
+    let _cluster = lab.up(&[]);
+    let parent = lab.state_root.path().join("my-labs");
+    let out = lab.run(&[
+        "new",
+        "20-list-configmaps",
+        "--dir",
+        parent.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = lab.run(&["run", "--dir", parent.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    let checks: Vec<_> = report.checks().collect();
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    // The denial is the API server's, word for word, as the scaffold states it.
+    let denied = checks.iter().find(|op| op.id == "list_secrets").unwrap();
+    assert_eq!(denied.observed.status, Some(403));
+    assert!(
+        denied.observed.message.as_deref().unwrap_or_default().contains(
+            "User \"system:serviceaccount:lab-20-list-configmaps:reader\" cannot list resource \"secrets\""
+        ),
+        "{denied:?}"
+    );
+}
+
+#[test]
 fn rerunning_a_kept_lab_works_and_each_run_removes_its_objects() {
     let lab = Lab::new();
     let cluster = lab.up(&[]);

@@ -262,6 +262,13 @@ impl Startup {
             "certificates and kubeconfigs written to {}",
             state.dir.display()
         ));
+        let images = match (node_tools, &node_record) {
+            (Some(tools), Some(node_record)) => Some(
+                self.start_runtime(&mut record, tools, node_record, &pki, &server, timeout, ui)
+                    .await?,
+            ),
+            _ => None,
+        };
 
         // etcd and kube-apiserver start together: the API server's storage client
         // connects once etcd listens, so etcd's start hides in the API server's.
@@ -303,6 +310,11 @@ impl Startup {
             record.kubernetes_version
         ));
 
+        if let (Some(tools), Some(node_record)) = (node_tools, &node_record) {
+            self.start_node_agents(&mut record, tools, node_record, &client)
+                .await?;
+        }
+
         let step = ui.step("starting kube-controller-manager");
         let mut args =
             components::controller_manager_args(&state, &files, &ports, node_tools.is_some());
@@ -324,13 +336,12 @@ impl Startup {
         .await?;
         step.done("kube-controller-manager ready: namespace default has its ServiceAccount and kube-root-ca.crt");
 
-        if let (Some(tools), Some(node_record)) = (node_tools, node_record) {
-            self.start_node(
+        if let (Some(tools), Some(node_record), Some(images)) = (node_tools, &node_record, images) {
+            self.finish_node(
                 &mut record,
                 tools,
-                &node_record,
-                &pki,
-                &server,
+                node_record,
+                images,
                 &client,
                 timeout,
                 ui,
@@ -366,21 +377,22 @@ impl Startup {
     /// The node: its API objects, configuration, containerd with the local images, then
     /// kube-scheduler, kubelet (until the node is Ready), kube-proxy and CoreDNS.
     #[allow(clippy::too_many_arguments)]
-    async fn start_node(
+    /// The node's container runtime, started before the control plane (it needs none
+    /// of it): its configs, containerd, and the image import, which goes on in the
+    /// background while the control plane starts.
+    async fn start_runtime(
         &mut self,
         record: &mut ClusterRecord,
         tools: &node::preflight::NodeTools,
         node_record: &node::NodeRecord,
         pki: &Pki,
         server: &str,
-        client: &kube::Client,
         timeout: Duration,
         ui: &Ui,
-    ) -> Result<(), Error> {
+    ) -> Result<tokio::task::JoinHandle<Result<(), Error>>, Error> {
         let layout = node::NodeLayout::new(&self.state.dir);
         let node_pki = pki.node.as_ref().expect("generated with the node");
-        let step = ui.step("preparing the node");
-        node::apply_objects(client).await?;
+        let step = ui.step("starting containerd");
         node::write_configs(
             &layout,
             &self.state.pki(),
@@ -388,13 +400,6 @@ impl Startup {
             &tools.pause_image,
         )?;
         write_node_kubeconfigs(&layout, pki, node_pki, server)?;
-        step.done(format!(
-            "node {} configured at {}",
-            node::NODE_NAME,
-            node::NODE_IP
-        ));
-
-        let step = ui.step("starting containerd");
         let config = layout.containerd_config().display().to_string();
         self.start(
             record,
@@ -415,14 +420,32 @@ impl Startup {
             }
         })
         .await?;
-        node::import_images(&tools.ctr, &socket, &tools.images)?;
-        let names: Vec<&str> = tools.images.iter().map(|(_, name)| name.as_str()).collect();
         step.done(format!(
-            "containerd ready with the local images {}",
-            names.join(", ")
+            "containerd ready; importing the local images {} meanwhile",
+            tools
+                .images
+                .iter()
+                .map(|(_, name)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
+        let (ctr, images) = (tools.ctr.clone(), tools.images.clone());
+        Ok(tokio::task::spawn_blocking(move || {
+            node::import_images(&ctr, &socket, &images)
+        }))
+    }
 
-        let step = ui.step("starting kube-scheduler and kubelet");
+    /// The node's agents, once the API server serves: its objects, kube-scheduler and
+    /// the kubelet (their start overlaps the controller manager's).
+    async fn start_node_agents(
+        &mut self,
+        record: &mut ClusterRecord,
+        tools: &node::preflight::NodeTools,
+        node_record: &node::NodeRecord,
+        client: &kube::Client,
+    ) -> Result<(), Error> {
+        let layout = node::NodeLayout::new(&self.state.dir);
+        node::apply_objects(client).await?;
         let arg = |name: &str, value: String| format!("--{name}={value}");
         let scheduler_kubeconfig = layout.file("scheduler.kubeconfig").display().to_string();
         self.start(
@@ -455,12 +478,37 @@ impl Startup {
                 arg("root-dir", layout.kubelet_root().display().to_string()),
             ],
         )?;
+        Ok(())
+    }
+
+    /// The node, finished: its images imported, the kubelet's node Ready, kube-proxy
+    /// and CoreDNS serving.
+    async fn finish_node(
+        &mut self,
+        record: &mut ClusterRecord,
+        tools: &node::preflight::NodeTools,
+        node_record: &node::NodeRecord,
+        images: tokio::task::JoinHandle<Result<(), Error>>,
+        client: &kube::Client,
+        timeout: Duration,
+        ui: &Ui,
+    ) -> Result<(), Error> {
+        let layout = node::NodeLayout::new(&self.state.dir);
+        let arg = |name: &str, value: String| format!("--{name}={value}");
+        let step = ui.step("kubelet: node registered and Ready, images imported");
+        images.await.map_err(|e| Error::Io {
+            context: "importing the node's images".into(),
+            source: std::io::Error::other(e),
+        })??;
         let log = self.state.log("kubelet");
         readiness::wait_until("node", timeout, &mut self.started, &log, || {
             node::node_ready(client)
         })
         .await?;
-        step.done(format!("kubelet ready: node {} is Ready", node::NODE_NAME));
+        step.done(format!(
+            "kubelet ready: node {} is Ready, the local images imported",
+            node::NODE_NAME
+        ));
 
         let step = ui.step("starting kube-proxy and CoreDNS");
         self.start(
