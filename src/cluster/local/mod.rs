@@ -27,6 +27,9 @@ use crate::cluster::kubeconfig::{self, ClientCertConfig};
 use crate::ui::Ui;
 
 pub use self::assets::{cache_bin_dir, images_dir};
+
+/// What starting a node needs: the tools found on this machine and its record.
+type NodeParts<'a> = (&'a node::preflight::NodeTools, &'a node::NodeRecord);
 pub use self::state::state_root;
 
 /// How long `down` waits for SIGTERM before it uses SIGKILL.
@@ -264,8 +267,15 @@ impl Startup {
         ));
         let images = match (node_tools, &node_record) {
             (Some(tools), Some(node_record)) => Some(
-                self.start_runtime(&mut record, tools, node_record, &pki, &server, timeout, ui)
-                    .await?,
+                self.start_runtime(
+                    &mut record,
+                    (tools, node_record),
+                    &pki,
+                    &server,
+                    timeout,
+                    ui,
+                )
+                .await?,
             ),
             _ => None,
         };
@@ -311,7 +321,7 @@ impl Startup {
         ));
 
         if let (Some(tools), Some(node_record)) = (node_tools, &node_record) {
-            self.start_node_agents(&mut record, tools, node_record, &client)
+            self.start_node_agents(&mut record, (tools, node_record), &client)
                 .await?;
         }
 
@@ -339,8 +349,7 @@ impl Startup {
         if let (Some(tools), Some(node_record), Some(images)) = (node_tools, &node_record, images) {
             self.finish_node(
                 &mut record,
-                tools,
-                node_record,
+                (tools, node_record),
                 images,
                 &client,
                 timeout,
@@ -376,15 +385,13 @@ impl Startup {
 
     /// The node: its API objects, configuration, containerd with the local images, then
     /// kube-scheduler, kubelet (until the node is Ready), kube-proxy and CoreDNS.
-    #[allow(clippy::too_many_arguments)]
     /// The node's container runtime, started before the control plane (it needs none
     /// of it): its configs, containerd, and the image import, which goes on in the
     /// background while the control plane starts.
     async fn start_runtime(
         &mut self,
         record: &mut ClusterRecord,
-        tools: &node::preflight::NodeTools,
-        node_record: &node::NodeRecord,
+        (tools, node_record): NodeParts<'_>,
         pki: &Pki,
         server: &str,
         timeout: Duration,
@@ -440,8 +447,7 @@ impl Startup {
     async fn start_node_agents(
         &mut self,
         record: &mut ClusterRecord,
-        tools: &node::preflight::NodeTools,
-        node_record: &node::NodeRecord,
+        (tools, node_record): NodeParts<'_>,
         client: &kube::Client,
     ) -> Result<(), Error> {
         let layout = node::NodeLayout::new(&self.state.dir);
@@ -486,8 +492,7 @@ impl Startup {
     async fn finish_node(
         &mut self,
         record: &mut ClusterRecord,
-        tools: &node::preflight::NodeTools,
-        node_record: &node::NodeRecord,
+        (tools, node_record): NodeParts<'_>,
         images: tokio::task::JoinHandle<Result<(), Error>>,
         client: &kube::Client,
         timeout: Duration,
