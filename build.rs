@@ -5,6 +5,8 @@
 fn main() {
     // The built-in labs are compiled in (include_dir): a changed lab file must rebuild.
     println!("cargo:rerun-if-changed=scenarios");
+    // So is the build recipe `kubelab setup` carries (go.mod/go.sum, images.sh).
+    println!("cargo:rerun-if-changed=controlplane");
     let path = "controlplane/versions.env";
     println!("cargo:rerun-if-changed={path}");
     let text = std::fs::read_to_string(path).expect("controlplane/versions.env is readable");

@@ -18,9 +18,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${KUBELAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubelab}
 out="$cache/bin/$KUBERNETES_VERSION"
 
-case "${1:-}" in
-  --print-dir) echo "$out"; exit 0 ;;
-  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-esac
+for arg in "$@"; do
+  case "$arg" in
+    --print-dir) echo "$out"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  esac
+done
 cargo run --quiet --release --locked --manifest-path "$here/../Cargo.toml" -- setup "$@" >&2
 echo "$out"

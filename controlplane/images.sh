@@ -11,7 +11,7 @@
 #
 # Each archive is imported into the node's containerd under the name the lab pods use
 # (images.list: archive and name), so no pod ever pulls. Needs: gcc, umoci,
-# busybox-static, curl, ca-certificates (Debian packages), and controlplane/build.sh.
+# busybox-static, curl, ca-certificates (Debian packages), and kubectl (`kubelab setup`, or KUBECTL=).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,8 +28,8 @@ KUBECTL_IMAGE=registry.k8s.io/kubectl:$KUBERNETES_VERSION
 for tool in gcc umoci busybox curl; do
   command -v "$tool" >/dev/null || { echo "images.sh: $tool is missing (apt-get install gcc umoci busybox-static curl)" >&2; exit 3; }
 done
-kubectl=$("$here/build.sh" --print-dir)/kubectl
-[ -x "$kubectl" ] || { echo "images.sh: no kubectl at $kubectl: run controlplane/build.sh first" >&2; exit 3; }
+kubectl=${KUBECTL:-$("$here/build.sh" --print-dir)/kubectl}
+[ -x "$kubectl" ] || { echo "images.sh: no kubectl at $kubectl: run \`kubelab setup kubectl\` first" >&2; exit 3; }
 
 # Rebuild when any input changes: this script, pause.c, curl, busybox, kubectl.
 stamp=$(cat "$0" "$here/images/pause.c" "$(command -v curl)" "$(command -v busybox)" "$kubectl" | sha256sum | cut -c1-16)

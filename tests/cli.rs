@@ -126,7 +126,7 @@ fn without_go_or_binaries_the_hint_says_to_install_go_or_set_assets() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let err = stderr(&out);
     assert!(err.contains("Go is not installed"), "{err}");
-    assert!(err.contains("controlplane/build.sh"), "{err}");
+    assert!(err.contains("run `kubelab setup`"), "{err}");
     assert!(err.contains("set KUBELAB_ASSETS"), "{err}");
 }
 

@@ -352,7 +352,7 @@ fn node_preflight_names_what_is_missing_before_anything_starts() {
         text(&out)
     );
     assert!(
-        stderr(&out).contains("controlplane/build.sh node"),
+        stderr(&out).contains("kubelab setup --node"),
         "{}",
         text(&out)
     );

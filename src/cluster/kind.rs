@@ -54,7 +54,7 @@ pub fn context(name: &str) -> String {
     format!("kind-{name}")
 }
 
-/// kind on PATH, else the one `controlplane/build.sh kind` built.
+/// kind on PATH, else the one `kubelab setup kind` built.
 fn find_kind() -> Option<PathBuf> {
     crate::system::on_path("kind")
         .or_else(|| Some(cache_bin_dir().join("kind")).filter(|p| p.is_file()))
@@ -149,7 +149,7 @@ async fn detect_now() -> Result<KindTools, Error> {
     };
     let kind = find_kind().ok_or_else(|| Error::KindUnavailable {
         missing: "kind is not installed".into(),
-        how: format!("`go install sigs.k8s.io/kind@{KIND_VERSION}`, or `controlplane/build.sh kind` in a kubelab checkout, or https://kind.sigs.k8s.io/docs/user/quick-start/#installation"),
+        how: format!("`kubelab setup kind` (builds kind {KIND_VERSION} into kubelab's cache), or https://kind.sigs.k8s.io/docs/user/quick-start/#installation"),
     })?;
     Ok(KindTools { kind, engine })
 }

@@ -448,9 +448,11 @@ async fn wait_for_namespaces(
     }
     let step = ui.step(format!("removing {}", names.join(", ")));
     // Emptied and finalized by kubelab where it can; the rest the controller finishes.
-    let fast = futures::future::join_all(going.iter().map(|(_, d)| {
-        namespaces::remove_now(&target.client, &target.resources, d.name(), d.uid())
-    }))
+    let fast = futures::future::join_all(
+        going
+            .iter()
+            .map(|(_, d)| namespaces::remove_now(&target.client, d.name(), d.uid())),
+    )
     .await;
     for declined in fast.into_iter().filter_map(Result::err) {
         ui.info(format!("  left to the namespace controller: {declined}"));

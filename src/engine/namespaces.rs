@@ -1,24 +1,45 @@
 //! A lab namespace removed without the namespace controller's fixed 5 s hold (it
 //! queues every deleted namespace for 5 s before it starts). Once the namespace is
 //! terminating, admission refuses anything new in it; kubelab then does what the
-//! controller would: deletes every namespaced collection in it, checks it empty, and
-//! finalizes it, so the API server removes it at once. Whatever stops this (another
-//! finalizer, a request the user may not make, an object that stays) leaves the
-//! namespace to the controller, and the caller waits as before.
+//! controller would: deletes every namespaced collection in it, checks every listable
+//! type empty, and finalizes it, so the API server removes it at once. Whatever stops
+//! this (another finalizer, a request the user may not make, an object that stays, a
+//! type that cannot be deleted by collection holding objects) leaves the namespace to
+//! the controller, and the caller waits as before.
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
-
-use super::resources::Resources;
+use kube::discovery::{ApiResource, Discovery, Scope};
 
 /// Why the fast path was not taken (the controller finishes instead).
 pub type Declined = String;
+
+/// Conflicting updates (the controllers write the namespace too) before giving up.
+const FINALIZE_TRIES: usize = 5;
+
+/// Every namespaced type that can be listed, and whether it can be deleted by
+/// collection. Asked now, not from the run's cached discovery: a CRD a lab made
+/// meanwhile must be swept too.
+async fn namespaced_types(client: &kube::Client) -> Result<Vec<(ApiResource, bool)>, Declined> {
+    let discovery = match Discovery::new(client.clone()).run_aggregated().await {
+        Ok(found) => found,
+        Err(_) => Discovery::new(client.clone())
+            .run()
+            .await
+            .map_err(|e| format!("discovering the API server's types: {e}"))?,
+    };
+    Ok(discovery
+        .groups()
+        .flat_map(|group| group.recommended_resources())
+        .filter(|(_, caps)| caps.scope == Scope::Namespaced && caps.supports_operation("list"))
+        .map(|(resource, caps)| (resource, caps.supports_operation("deletecollection")))
+        .collect())
+}
 
 /// Empties and finalizes namespace `name` (the object with `uid`). Ok: it is gone, or
 /// going now without anything left in it.
 pub async fn remove_now(
     client: &kube::Client,
-    resources: &Resources,
     name: &str,
     uid: Option<&str>,
 ) -> Result<(), Declined> {
@@ -46,27 +67,27 @@ pub async fn remove_now(
             "namespace {name} has other finalizers: {finalizers:?}"
         ));
     }
-    let collections = resources
-        .namespaced_collections()
-        .await
-        .map_err(|e| e.to_string())?;
+    let types = namespaced_types(client).await?;
     // Pods go at once: nothing in a lab's pod needs a graceful stop.
     let params = DeleteParams::default().grace_period(0);
-    let sweeps = collections.iter().map(|resource| {
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), name, resource);
-        let params = params.clone();
-        async move {
-            match api.delete_collection(&params, &ListParams::default()).await {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 405 => Ok(()),
-                Err(e) => Err(format!("deleting {} in {name}: {e}", resource.plural)),
+    let sweeps = types
+        .iter()
+        .filter(|(_, collection)| *collection)
+        .map(|(resource, _)| {
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), name, resource);
+            let params = params.clone();
+            async move {
+                match api.delete_collection(&params, &ListParams::default()).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(s)) if s.code == 404 || s.code == 405 => Ok(()),
+                    Err(e) => Err(format!("deleting {} in {name}: {e}", resource.plural)),
+                }
             }
-        }
-    });
+        });
     for result in futures::future::join_all(sweeps).await {
         result?;
     }
-    let checks = collections.iter().map(|resource| {
+    let checks = types.iter().map(|(resource, _)| {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), name, resource);
         async move {
             match api.list_metadata(&ListParams::default().limit(1)).await {
@@ -107,6 +128,3 @@ pub async fn remove_now(
     }
     Err(format!("finalizing namespace {name}: {last_error}"))
 }
-
-/// Conflicting updates (the controllers write the namespace too) before giving up.
-const FINALIZE_TRIES: usize = 5;

@@ -99,22 +99,6 @@ impl Resources {
         Ok(found)
     }
 
-    /// Every namespaced type whose objects can be listed and deleted by collection:
-    /// what the namespace controller sweeps from a namespace that goes.
-    pub async fn namespaced_collections(&self) -> Result<Vec<ApiResource>, Error> {
-        let discovery = self.discovery().await?;
-        Ok(discovery
-            .groups()
-            .flat_map(|group| group.recommended_resources())
-            .filter(|(_, capabilities)| {
-                capabilities.scope == Scope::Namespaced
-                    && capabilities.supports_operation("list")
-                    && capabilities.supports_operation("deletecollection")
-            })
-            .map(|(resource, _)| resource)
-            .collect())
-    }
-
     /// A type as kubectl names it: plural, singular or kind, optionally `.group`.
     pub async fn for_type(&self, name: &str) -> Result<Resolved, Error> {
         let discovery = self.discovery().await?;

@@ -49,11 +49,43 @@ fn duration(ms: u64) -> String {
     format_duration(Duration::from_millis(ms))
 }
 
-/// Markdown to HTML; raw HTML in the Markdown is shown as text, never run.
+/// A link target that neither runs script nor leaves the page's own scheme: web
+/// addresses, fragments and relative paths; anything else becomes "#".
+fn safe_url(url: pulldown_cmark::CowStr<'_>) -> pulldown_cmark::CowStr<'_> {
+    let scheme = url
+        .split_once(':')
+        .map(|(s, _)| s)
+        .filter(|s| !s.contains('/'));
+    match scheme {
+        None | Some("http") | Some("https") => url,
+        Some(_) => "#".into(),
+    }
+}
+
+/// Markdown to HTML. Lab authors and observed text write it, so nothing in it runs or
+/// loads: raw HTML is shown as text, images become links, links keep safe targets.
 fn markdown(text: &str) -> String {
-    use pulldown_cmark::{Event, Options, Parser};
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
     let parser = Parser::new_ext(text, Options::ENABLE_TABLES).map(|event| match event {
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        })
+        | Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Link {
+            link_type,
+            dest_url: safe_url(dest_url),
+            title,
+            id,
+        }),
+        Event::End(TagEnd::Image) => Event::End(TagEnd::Link),
         other => other,
     });
     let mut out = String::new();
@@ -167,5 +199,19 @@ mod tests {
         assert!(html.contains("<strong>token</strong>"), "{html}");
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+
+    #[test]
+    fn links_keep_safe_targets_and_images_load_nothing() {
+        let html = markdown(
+            "[a](javascript:alert(1)) [b](https://kubernetes.io/docs) [c](#lab-02) ![d](http://x/y.png)",
+        );
+        assert!(!html.contains("javascript:"), "{html}");
+        assert!(
+            html.contains(r#"<a href="https://kubernetes.io/docs">b</a>"#),
+            "{html}"
+        );
+        assert!(html.contains(r##"<a href="#lab-02">c</a>"##), "{html}");
+        assert!(!html.contains("<img"), "{html}");
     }
 }

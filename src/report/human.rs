@@ -176,8 +176,8 @@ fn lab_verdict(lab: &LabReport) -> String {
 
 /// The end-of-run summary on stdout, with the explanations when asked.
 pub fn print_summary(run: &RunReport, explanations: bool) {
-    for lab in run.labs.iter().filter(|_| explanations) {
-        if let Some(explanation) = &lab.explanation {
+    if explanations {
+        for explanation in run.labs.iter().filter_map(|l| l.explanation.as_ref()) {
             println!("{}\n", explanation.trim_end());
         }
     }

@@ -17,6 +17,18 @@ fn mark(outcome: Outcome) -> &'static str {
     }
 }
 
+/// A code block around `text`, its fence longer than any run of backticks in it
+/// (observed output may hold some), each line indented by `indent`.
+fn fenced(text: &str, indent: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let body: Vec<String> = text.lines().map(|l| format!("{indent}{l}")).collect();
+    format!(
+        "{indent}{fence}text\n{}\n{indent}{fence}\n",
+        body.join("\n")
+    )
+}
+
 /// A table cell: no line breaks, no column separators.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
@@ -50,13 +62,13 @@ pub fn summary(run: &RunReport) -> String {
             cell(&lab.title)
         ));
         if let Some(error) = &lab.error {
-            md.push_str(&format!("```text\n{}\n```\n", error.trim_end()));
+            md.push_str(&fenced(error.trim_end(), ""));
         }
         for op in lab
             .steps
             .iter()
             .flat_map(|s| &s.operations)
-            .filter(|op| !op.passed && op.outcome != Outcome::Skipped)
+            .filter(|op| !op.passed)
         {
             md.push_str(&format!(
                 "- **{}** → {} ({})\n",
@@ -66,7 +78,8 @@ pub fn summary(run: &RunReport) -> String {
             ));
             let lines = details(op);
             if !lines.is_empty() {
-                md.push_str(&format!("\n  ```text\n  {}\n  ```\n", lines.join("\n  ")));
+                md.push('\n');
+                md.push_str(&fenced(&lines.join("\n"), "  "));
             }
         }
     }
@@ -77,5 +90,18 @@ impl LabReport {
     /// Passed, or skipped because the cluster lacks what it needs.
     pub fn outcome_is_fine(&self) -> bool {
         matches!(self.outcome, Outcome::Passed | Outcome::Skipped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_with_backticks_cannot_close_its_block() {
+        let block = fenced("got body: ```\n# not a heading", "  ");
+        assert!(block.starts_with("  ````text\n"), "{block}");
+        assert!(block.ends_with("\n  ````\n"), "{block}");
+        assert!(block.contains("\n  # not a heading\n"), "{block}");
     }
 }

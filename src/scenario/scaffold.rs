@@ -25,13 +25,15 @@ pub fn files(name: &str) -> Result<Vec<(&'static str, String)>, String> {
         Some((number, _)) if number.chars().all(|c| c.is_ascii_digit()) => number.to_string(),
         _ => name.to_string(),
     };
-    let namespace = format!("lab-{name}");
-    let namespace = &namespace[..namespace.len().min(63)];
+    // At most 54 characters: a valid namespace name.
+    let namespace = &format!("lab-{name}");
     let lab = LAB_YAML
         .replace("{id}", &id)
         .replace("{name}", name)
         .replace("{ns}", namespace);
-    let manifests = MANIFESTS.replace("{ns}", namespace);
+    let manifests = MANIFESTS
+        .replace("{ns}", namespace)
+        .replace("{image}", crate::images::CURL_IMAGE);
     let schema = serde_json::to_string_pretty(&super::schema()).expect("schema serializes");
     Ok(vec![
         ("lab.yaml", lab),
@@ -65,7 +67,11 @@ pub fn create(parent: &Path, name: &str) -> Result<PathBuf, Error> {
     })?;
     for (file, text) in files {
         let path = dir.join(file);
-        std::fs::write(&path, text).map_err(io(&path))?;
+        if let Err(source) = std::fs::write(&path, text) {
+            // Half a lab would block the next try ("exists"): none is left.
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(Error::Io { path, source });
+        }
     }
     Ok(dir)
 }
@@ -151,7 +157,7 @@ spec:
   terminationGracePeriodSeconds: 0
   containers:
     - name: main
-      image: curlimages/curl:8.11.1
+      image: {image}
       command: [sleep, "86400"]
 "#;
 

@@ -73,15 +73,20 @@ pub async fn build(
             source,
         })?;
     let stderr = child.stderr.take().expect("piped above");
-    let mut lines = BufReader::new(stderr).lines();
+    let mut reader = BufReader::new(stderr);
     let mut log = String::new();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut raw = Vec::new();
+    // Read to the end whatever it says (not UTF-8 too): a pipe left full stalls go.
+    while reader.read_until(b'\n', &mut raw).await.unwrap_or(0) > 0 {
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end();
         // `-v` names each package as it is compiled; anything else is a message.
         if !line.is_empty() && !line.contains(' ') {
-            compiled(&line);
+            compiled(line);
         }
-        log.push_str(&line);
+        log.push_str(line);
         log.push('\n');
+        raw.clear();
     }
     let status = child.wait().await.map_err(|source| Error::Spawn {
         what: "go build".into(),

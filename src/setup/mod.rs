@@ -78,6 +78,10 @@ pub fn select(request: &Request) -> Result<Vec<&'static str>, Error> {
         add(recipe::CONTROL_PLANE);
         add(recipe::NODE);
     }
+    // The kubectl image is made from the kubectl kubelab runs.
+    if request.images {
+        add(&["kubectl"]);
+    }
     for given in &request.components {
         match given.as_str() {
             "all" => {
@@ -191,10 +195,11 @@ async fn build_one(
     Ok(())
 }
 
-async fn build_images(recipe_dir: &Path, ui: &Ui) -> Result<(), Error> {
+async fn build_images(recipe_dir: &Path, kubectl: &Path, ui: &Ui) -> Result<(), Error> {
     let step = ui.step("the node's images: pause, curl, kubectl");
     let output = tokio::process::Command::new("bash")
         .arg(recipe_dir.join("images.sh"))
+        .env("KUBECTL", kubectl)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output()
@@ -216,8 +221,17 @@ async fn build_images(recipe_dir: &Path, ui: &Ui) -> Result<(), Error> {
     Ok(())
 }
 
+/// Where missing binaries are built: KUBELAB_ASSETS when it is set (kubelab then looks
+/// only there), else the cache.
+fn build_dir() -> PathBuf {
+    std::env::var_os("KUBELAB_ASSETS")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(cache_bin_dir)
+}
+
 pub async fn run(request: &Request, ui: &Ui) -> Result<(), Error> {
-    let cache = cache_bin_dir();
+    let cache = build_dir();
     std::fs::create_dir_all(&cache).map_err(io(format!("creating {}", cache.display())))?;
     let mut to_build = Vec::new();
     for name in select(request)? {
@@ -264,7 +278,12 @@ pub async fn run(request: &Request, ui: &Ui) -> Result<(), Error> {
         build_one(component, recipe_dir.path(), &cache, ui).await?;
     }
     if want_images {
-        build_images(recipe_dir.path(), ui).await?;
+        let kubectl = recipe::component("kubectl").expect("a known component");
+        let kubectl = match find(&kubectl, &cache) {
+            Found::Given(path, _) | Found::Cached(path) => path,
+            Found::Missing => cache.join("kubectl"),
+        };
+        build_images(recipe_dir.path(), &kubectl, ui).await?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Finds the upstream binaries: KUBELAB_ASSETS (only that directory), else
 //! KUBEBUILDER_ASSETS (setup-envtest's layout, which has no kube-controller-manager, so
-//! the build cache fills the gap), else the cache controlplane/build.sh writes.
+//! the build cache fills the gap), else the cache `kubelab setup` writes.
 
 use std::path::PathBuf;
 
@@ -94,7 +94,7 @@ fn cache_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".cache/kubelab"))
 }
 
-/// ~/.cache/kubelab/images/<kubernetes version>, as controlplane/images.sh writes it.
+/// ~/.cache/kubelab/images/<kubernetes version>, as `kubelab setup --node` writes it.
 pub fn images_dir() -> PathBuf {
     cache_root().join("images").join(versions::KUBERNETES)
 }
@@ -107,7 +107,7 @@ pub fn node_bin_dir() -> PathBuf {
         .unwrap_or_else(cache_bin_dir)
 }
 
-/// ~/.cache/kubelab/bin/<kubernetes version>, as controlplane/build.sh writes it.
+/// ~/.cache/kubelab/bin/<kubernetes version>, as `kubelab setup` writes it.
 pub fn cache_bin_dir() -> PathBuf {
     cache_root().join("bin").join(versions::KUBERNETES)
 }
@@ -122,11 +122,11 @@ fn build_hint(explicit: bool, have_go: bool) -> String {
         (true, _) => {
             format!("KUBELAB_ASSETS names the only directory searched: {set}, or unset it")
         }
-        (false, true) => format!(
-            "build them once (10-30 min, cached afterwards): run `controlplane/build.sh` in a kubelab checkout; or {set}"
-        ),
+        (false, true) => {
+            format!("build them once (10-30 min, cached afterwards): run `kubelab setup`; or {set}")
+        }
         (false, false) => format!(
-            "Go is not installed, so they cannot be built here: install Go >= 1.25 (https://go.dev/dl/) and run `controlplane/build.sh` in a kubelab checkout; or {set}"
+            "Go is not installed, so they cannot be built here: install Go >= 1.25 (https://go.dev/dl/) and run `kubelab setup`; or {set}"
         ),
     }
 }

@@ -109,7 +109,7 @@ pub fn check(bin_dir: &Path, images_dir: &Path) -> Result<NodeTools, Error> {
             Ok(path)
         } else {
             Err(fail(format!(
-                "{name} is missing from {}: run `controlplane/build.sh node`",
+                "{name} is missing from {}: run `kubelab setup --node`",
                 bin_dir.display()
             )))
         }
@@ -122,7 +122,7 @@ pub fn check(bin_dir: &Path, images_dir: &Path) -> Result<NodeTools, Error> {
     );
     let list = std::fs::read_to_string(images_dir.join("images.list")).map_err(|_| {
         fail(format!(
-            "no node images in {}: run `controlplane/images.sh`",
+            "no node images in {}: run `kubelab setup --node`",
             images_dir.display()
         ))
     })?;
@@ -133,7 +133,7 @@ pub fn check(bin_dir: &Path, images_dir: &Path) -> Result<NodeTools, Error> {
         .collect();
     if let Some((archive, _)) = images.iter().find(|(archive, _)| !archive.is_file()) {
         return Err(fail(format!(
-            "{} is missing: run `controlplane/images.sh`",
+            "{} is missing: run `kubelab setup --node`",
             archive.display()
         )));
     }
@@ -141,9 +141,7 @@ pub fn check(bin_dir: &Path, images_dir: &Path) -> Result<NodeTools, Error> {
         .iter()
         .find(|(archive, _)| archive.ends_with("pause.tar"))
         .map(|(_, name)| name.clone())
-        .ok_or_else(|| {
-            fail("no pause image in images.list: run `controlplane/images.sh`".into())
-        })?;
+        .ok_or_else(|| fail("no pause image in images.list: run `kubelab setup --node`".into()))?;
     for name in [DUMMY, BRIDGE] {
         if interface_exists(name) {
             return Err(fail(format!(
