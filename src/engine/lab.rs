@@ -436,7 +436,7 @@ impl<'a> LabRun<'a> {
         } else if !report.failures.is_empty() {
             report.outcome = Outcome::Failed;
         }
-        report.passed = matches!(report.outcome, Outcome::Passed | Outcome::Skipped);
+        report.passed = report.outcome.is_fine();
         report.duration_ms = started.elapsed().as_millis() as u64;
         // The operation's own line comes from the caller; the spinner only runs.
         step.quiet();

@@ -324,7 +324,7 @@ pub async fn run(
             report.error = Some(token::redact(&crate::report::error_chain(&e)));
         }
     }
-    report.passed = matches!(report.outcome, Outcome::Passed | Outcome::Skipped);
+    report.passed = report.outcome.is_fine();
     report.duration_ms = started.elapsed().as_millis() as u64;
     report
 }

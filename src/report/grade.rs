@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LabReport, OperationReport, Outcome};
+use super::{LabReport, OperationReport};
 use crate::scenario::Lab;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ pub fn grade(lab: &Lab, report: &LabReport) -> Grade {
             let problems: Vec<OperationReport> = step
                 .into_iter()
                 .flat_map(|s| &s.operations)
-                .filter(|op| !matches!(op.outcome, Outcome::Passed | Outcome::Skipped))
+                .filter(|op| !op.outcome.is_fine())
                 .cloned()
                 .collect();
             let ran_all = step.is_some_and(|s| s.operations.len() == check.operations.len());

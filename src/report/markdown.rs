@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::human::{details, observed_summary};
-use super::{LabReport, Outcome, RunReport};
+use super::{Outcome, RunReport};
 use crate::ui::format_duration;
 
 fn mark(outcome: Outcome) -> &'static str {
@@ -55,7 +55,7 @@ pub fn summary(run: &RunReport) -> String {
             format_duration(Duration::from_millis(lab.duration_ms)),
         ));
     }
-    for lab in run.labs.iter().filter(|l| !l.outcome_is_fine()) {
+    for lab in run.labs.iter().filter(|l| !l.outcome.is_fine()) {
         md.push_str(&format!(
             "\n### {} {}\n\n",
             cell(&lab.folder),
@@ -84,13 +84,6 @@ pub fn summary(run: &RunReport) -> String {
         }
     }
     md
-}
-
-impl LabReport {
-    /// Passed, or skipped because the cluster lacks what it needs.
-    pub fn outcome_is_fine(&self) -> bool {
-        matches!(self.outcome, Outcome::Passed | Outcome::Skipped)
-    }
 }
 
 #[cfg(test)]

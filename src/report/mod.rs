@@ -74,6 +74,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Passed, or skipped because the cluster lacks what it needs: nothing to fix.
+    pub fn is_fine(self) -> bool {
+        matches!(self, Outcome::Passed | Outcome::Skipped)
+    }
+
     /// The more serious of two outcomes (what a lab's operations add up to).
     pub fn worst(self, other: Outcome) -> Outcome {
         let rank = |o: Outcome| match o {

@@ -58,6 +58,8 @@ fn kubernetes_ldflags() -> String {
 }
 
 pub fn component(name: &str) -> Option<Component> {
+    // The name as kubelab keeps it ('static), or not a component at all.
+    let name = all_names().into_iter().find(|n| *n == name)?;
     let own = |name, version, module_dir, package: &str, ldflags: &str, toolchain| Component {
         name,
         version,
@@ -110,27 +112,14 @@ pub fn component(name: &str) -> Option<Component> {
         | "kubectl"
         | "kube-scheduler"
         | "kube-proxy"
-        | "kubelet" => {
-            let name: &'static str = [
-                "kube-apiserver",
-                "kube-controller-manager",
-                "kubectl",
-                "kube-scheduler",
-                "kube-proxy",
-                "kubelet",
-            ]
-            .into_iter()
-            .find(|n| *n == name)
-            .expect("matched above");
-            Component {
-                name,
-                version: versions::KUBERNETES,
-                module_dir: "kubernetes",
-                package: format!("k8s.io/kubernetes/cmd/{name}"),
-                ldflags: kubernetes_ldflags(),
-                toolchain: None,
-            }
-        }
+        | "kubelet" => Component {
+            name,
+            version: versions::KUBERNETES,
+            module_dir: "kubernetes",
+            package: format!("k8s.io/kubernetes/cmd/{name}"),
+            ldflags: kubernetes_ldflags(),
+            toolchain: None,
+        },
         _ => return None,
     })
 }
