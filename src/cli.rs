@@ -599,6 +599,23 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_wait: bool,
 
+    /// How long removing what the run made may take before kubelab reports what holds
+    /// it (an object's finalizers, a namespace's conditions).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub cleanup_timeout: std::time::Duration,
+
+    /// Remove, without asking, what runs that crashed left on the cluster (found by
+    /// their expired Lease and their kubelab.dev/run label). Without it, kubelab asks
+    /// when it can, and otherwise only lists them.
+    #[arg(long)]
+    pub remove_leftovers: bool,
+
+    /// On a cluster kubelab did not make, let labs create cluster-wide objects
+    /// (ClusterRoles, ClusterRoleBindings, ...). Without it kubelab lists them and asks
+    /// when it can, and otherwise stops before changing anything.
+    #[arg(long)]
+    pub allow_cluster_wide: bool,
+
     /// Print each lab's explanation, rendered from what was observed.
     #[arg(long)]
     pub explain: bool,

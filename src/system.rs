@@ -17,14 +17,88 @@ pub fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
+/// Ctrl-C and SIGTERM are caught from the start of the process and latched: a signal
+/// that arrives between two steps (no one waiting for it yet) is not lost, and every
+/// later wait sees it at once, so each command stops at its next step and cleans up.
+static STOP: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> = std::sync::OnceLock::new();
+
+/// While a shell in the foreground owns the terminal, its Ctrl-C is the shell's.
+static SHELL_OWNS_CTRL_C: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Set from the signal handler itself: true from the moment a signal arrives, also
+/// after the runtime (and the task below) is gone.
+static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Installs the handlers (once; inside a Tokio runtime). main calls it first thing, so
+/// a signal never meets the default disposition once kubelab may have changed anything.
+pub fn catch_interrupts() {
+    STOP.get_or_init(|| {
+        use std::sync::atomic::Ordering;
+        for (signal, is_ctrl_c) in [(nix::libc::SIGINT, true), (nix::libc::SIGTERM, false)] {
+            // Only atomics here: this runs inside the signal handler.
+            let action = move || {
+                if !(is_ctrl_c && SHELL_OWNS_CTRL_C.load(Ordering::SeqCst) > 0) {
+                    SIGNALLED.store(true, Ordering::SeqCst);
+                }
+            };
+            // SAFETY: the action only touches atomics, which is async-signal-safe.
+            unsafe { signal_hook_registry::register(signal, action) }
+                .expect("SIGINT/SIGTERM handler");
+        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let latch = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {
+                        if SHELL_OWNS_CTRL_C.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                            continue;
+                        }
+                    }
+                }
+                latch.send_replace(true);
+            }
+        });
+        stop
+    });
+}
+
+/// Resolves once Ctrl-C or SIGTERM has arrived (at once if it already has).
 pub async fn interrupted() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    catch_interrupts();
+    let mut stopped = STOP.get().expect("installed above").subscribe();
+    let _ = stopped.wait_for(|stopped| *stopped).await;
+}
+
+/// Whether Ctrl-C or SIGTERM has arrived since the process started.
+pub fn was_interrupted() -> bool {
+    SIGNALLED.load(std::sync::atomic::Ordering::SeqCst)
+        || STOP.get().is_some_and(|stop| *stop.borrow())
+}
+
+/// While it lives, Ctrl-C does not stop kubelab: the shell in the foreground takes it.
+pub struct CtrlCToShell(());
+
+impl CtrlCToShell {
+    pub fn new() -> Self {
+        SHELL_OWNS_CTRL_C.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        CtrlCToShell(())
+    }
+}
+
+impl Default for CtrlCToShell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for CtrlCToShell {
+    fn drop(&mut self) {
+        SHELL_OWNS_CTRL_C.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -158,6 +158,20 @@ impl Drop for Step {
 }
 
 /// "45ms", "0.8s", "12.3s", "2m05s": short enough for a step line.
+/// Asks a yes/no question on the terminal (no is the default). None when there is no
+/// terminal to ask on: the caller then needs another form of consent.
+pub fn ask(question: &str) -> Option<bool> {
+    use std::io::{BufRead, Write};
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).ok()?;
+    Some(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
 pub fn format_duration(elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64();
     if secs < 0.1 {

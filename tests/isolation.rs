@@ -23,7 +23,7 @@ fn two_runs_of_every_lab_at_once_both_pass_and_leave_nothing_behind() {
         .kubelab()
         .env("KUBELAB_PROVIDER", "kubeconfig")
         .env("KUBECONFIG", &cluster.kubeconfig)
-        .args(["run", "--yes", "--output", "json"])
+        .args(["run", "--yes", "--allow-cluster-wide", "--output", "json"])
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -153,10 +153,42 @@ fn it_creates_and_deletes_only_labelled_objects() {
         "users-config",
         "--from-literal=k=v",
     ]);
+    // Lab 07 makes a ClusterRole: on a cluster kubelab did not make, that needs consent,
+    // and without it nothing changes.
     let out = kubeconfig_run(
         &lab,
         &cluster.kubeconfig,
         &["run", "--context", "local-kubelab"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("these labs create cluster-wide objects on https://127.0.0.1:"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stderr(&out).contains("  lab 07: ClusterRole "),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stderr(&out).contains("confirm with --allow-cluster-wide"),
+        "{}",
+        text(&out)
+    );
+    let made = cluster.kubectl_ok(&[
+        "get",
+        "namespaces,clusterroles",
+        "-l",
+        "kubelab.dev/lab",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(made.trim(), "", "nothing is made without consent");
+    let out = kubeconfig_run(
+        &lab,
+        &cluster.kubeconfig,
+        &["run", "--context", "local-kubelab", "--allow-cluster-wide"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     cluster.kubectl_ok(&["-n", "default", "get", "serviceaccount", "users-own"]);
@@ -327,4 +359,108 @@ fn why_and_check_ask_the_cluster_kubeconfig_names_not_the_running_local_one() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = on_elsewhere(&["check", "05"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+/// A run killed outright (SIGKILL: no cleanup) leaves its objects and its Lease; the
+/// next run lists them and removes nothing without consent; `--remove-leftovers` (or a
+/// yes on the terminal) removes exactly those. A live run's objects are never listed.
+#[test]
+fn what_a_killed_run_left_is_offered_for_removal_and_removed_only_with_consent() {
+    use std::io::{BufRead, BufReader};
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    let mut killed = lab
+        .kubelab()
+        .env("KUBELAB_PROVIDER", "kubeconfig")
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .args(["run", "--yes", "--no-isolate", "02"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut run_id = String::new();
+    for line in BufReader::new(killed.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("run ") {
+            run_id = rest.split(':').next().unwrap().to_string();
+        }
+        if line.contains('✓') && line.contains("applied") {
+            break;
+        }
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert_eq!(run_id.len(), 8, "no run id seen");
+    let selector = format!("kubelab.dev/run={run_id}");
+    let left = |cluster: &Cluster| {
+        cluster.kubectl_ok(&[
+            "get",
+            "serviceaccounts,roles,rolebindings,pods,namespaces,leases",
+            "-A",
+            "-l",
+            &selector,
+            "-o",
+            "name",
+        ])
+    };
+    let before = left(&cluster);
+    assert!(
+        before.contains("lease.coordination.k8s.io/kubelab-run-"),
+        "{before}"
+    );
+    assert!(
+        before.lines().count() >= 2,
+        "objects besides the Lease: {before}"
+    );
+
+    // Without a terminal and without the flag: listed, not removed; the run goes on.
+    let out = kubeconfig_run(&lab, &cluster.kubeconfig, &["run", "--yes", "01"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("run {run_id} (kubelab@")), "{err}");
+    assert!(
+        err.contains("`kubelab run --remove-leftovers` removes them"),
+        "{err}"
+    );
+    assert_eq!(left(&cluster), before, "nothing removed without consent");
+
+    let out = kubeconfig_run(
+        &lab,
+        &cluster.kubeconfig,
+        &["run", "--yes", "--remove-leftovers", "01"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("that 1 crashed runs left"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(left(&cluster).trim(), "", "{}", text(&out));
+    // Each finished run removed its own Lease.
+    let leases = cluster.kubectl_ok(&["get", "leases", "-n", "default", "-o", "name"]);
+    assert!(!leases.contains("kubelab-run-"), "{leases}");
+}
+
+/// A lab that binds cluster-admin: on someone else's cluster it is named for what it
+/// grants, and nothing is created without consent.
+#[test]
+fn a_lab_granting_cluster_admin_is_named_and_needs_consent() {
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    let dir = format!(
+        "{}/tests/fixtures/hostile/grants-cluster-admin",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = kubeconfig_run(&lab, &cluster.kubeconfig, &["run", "--yes", "--dir", &dir]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("  lab takeover: ClusterRoleBinding takeover-everything-takeover-")
+            && stderr(&out).contains(" (grants cluster-admin: everything, everywhere)"),
+        "{}",
+        text(&out)
+    );
+    let binding = cluster.kubectl(&["get", "clusterrolebinding", "takeover-everything"]);
+    assert!(!binding.status.success(), "created without consent");
+    let namespace = cluster.kubectl(&["get", "namespace", "takeover"]);
+    assert!(!namespace.status.success(), "nothing at all is made");
 }

@@ -71,6 +71,19 @@ pub enum Error {
     #[error("interrupted; stopped and removed what this run had started")]
     Interrupted,
 
+    /// The API server went away (or lost etcd) in the middle of a command.
+    #[error(
+        "the API server at {server} stopped serving while kubelab was at {doing}\n  the server: {cause}\n  {left}\n  next: {next}"
+    )]
+    ServerDown {
+        server: String,
+        doing: String,
+        cause: String,
+        /// What the run made that is still there, and how to find it.
+        left: String,
+        next: String,
+    },
+
     /// Flags that do not apply to this provider (exit 2).
     #[error("{0}")]
     Usage(String),

@@ -3,7 +3,6 @@
 //! else the current context). kubelab did not create it, so before changing anything
 //! it shows where it is about to work and asks.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Node;
@@ -106,25 +105,15 @@ pub fn confirm(existing: &Existing, explicit_context: bool, yes: bool) -> Result
         context: existing.context.clone(),
         server: existing.server.clone(),
     };
-    if !std::io::stdin().is_terminal() {
-        return Err(needs());
-    }
-    eprint!(
-        "kubelab will create and delete objects labelled kubelab.dev/lab in\n  context {}\n  server  {}\nContinue? [y/N] ",
+    match crate::ui::ask(&format!(
+        "kubelab will create and delete objects labelled kubelab.dev/lab in\n  context {}\n  server  {}\nContinue?",
         existing.context, existing.server
-    );
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|_| needs())?;
-    if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
-        Ok(())
-    } else {
-        Err(Error::Declined {
+    )) {
+        Some(true) => Ok(()),
+        Some(false) => Err(Error::Declined {
             context: existing.context.clone(),
-        })
+        }),
+        None => Err(needs()),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::cli::{
     ExecMode, Format, IdentityChoice,
 };
 use crate::cluster::{self, Connection, UpOptions};
-use crate::engine::{self, Finished, Keep, Pace, Settings, Target};
+use crate::engine::{self, Keep, Pace, Settings, Target};
 use crate::scenario::copy::Copy;
 use crate::scenario::{self, LoadedLab, Part};
 use crate::ui::Ui;
@@ -347,6 +347,7 @@ fn grade_settings() -> Settings {
         protected: Default::default(),
         pace: Pace::Check,
         wait_for_namespaces: true,
+        cleanup_timeout: engine::CLEANUP_TIMEOUT,
     }
 }
 
@@ -378,18 +379,15 @@ async fn grade(args: ClassGradeArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         cells.push(row);
     }
     let run_id = engine::new_run_id();
-    let reports = match engine::run_labs(
+    let finished = engine::run_labs(
         &target,
         to_check.clone(),
         &grade_settings(),
         &run_id,
         &Ui::new(true),
     )
-    .await
-    {
-        Finished::Completed(report) => report.labs,
-        Finished::Interrupted => return Err(AppError::Cluster(cluster::Error::Interrupted)),
-    };
+    .await;
+    let reports = super::completed(finished, &target, &run_id)?.labs;
     step.done(format!("checked {} started labs", reports.len()));
     let columns: Vec<LabColumn> = labs
         .iter()
@@ -485,18 +483,14 @@ async fn reset(args: ClassResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
             ..grade_settings()
         };
         let copied = copy.lab(lab)?;
-        let report = match engine::run_labs(
-            &target,
-            vec![copied],
-            &settings,
-            &engine::new_run_id(),
-            &Ui::new(true),
-        )
-        .await
-        {
-            Finished::Completed(report) => report.labs.into_iter().next().expect("one lab"),
-            Finished::Interrupted => return Err(AppError::Cluster(cluster::Error::Interrupted)),
-        };
+        let run_id = engine::new_run_id();
+        let finished =
+            engine::run_labs(&target, vec![copied], &settings, &run_id, &Ui::new(true)).await;
+        let report = super::completed(finished, &target, &run_id)?
+            .labs
+            .into_iter()
+            .next()
+            .expect("one lab");
         if report.outcome != crate::report::Outcome::Passed {
             return Err(AppError::Environment(format!(
                 "setting up lab {} of {student} again did not work: {}",

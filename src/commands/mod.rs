@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 use crate::AppError;
 use crate::cli::{Cli, Command, DirArgs, ImageArgs};
+use crate::engine::{Finished, RUN_LABEL, Target};
 use crate::images::ImageMap;
+use crate::report::RunReport;
 use crate::scenario::{self, LoadedLab};
 use crate::ui::Ui;
 
@@ -64,4 +66,38 @@ fn image_map(args: &ImageArgs) -> Result<ImageMap, AppError> {
         &args.use_images,
     )
     .map_err(AppError::Usage)
+}
+
+/// A run's end as the command's result: an interrupt exits 130, a server that stopped
+/// serving exits 3 with what to do next.
+fn completed(finished: Finished, target: &Target, run_id: &str) -> Result<RunReport, AppError> {
+    match finished {
+        Finished::Completed(report) => Ok(report),
+        Finished::Interrupted => Err(AppError::Cluster(crate::cluster::Error::Interrupted)),
+        Finished::ServerDown(outage) => {
+            let local = target.provider == "local";
+            let left = if outage.left == 0 {
+                "nothing this run made is left".to_string()
+            } else {
+                format!(
+                    "{} objects this run made are still there, labelled {RUN_LABEL}={run_id}",
+                    outage.left
+                )
+            };
+            let next = if local {
+                "`kubelab cluster status` shows which component stopped; `kubelab cluster up` replaces a dead local cluster (and what was in it)".to_string()
+            } else {
+                format!(
+                    "check the cluster (`kubectl get --raw '/readyz?verbose'`); once it answers, the next `kubelab run` on it offers to remove what run {run_id} left"
+                )
+            };
+            Err(AppError::Cluster(crate::cluster::Error::ServerDown {
+                server: target.server.clone(),
+                doing: outage.doing,
+                cause: outage.cause,
+                left,
+                next,
+            }))
+        }
+    }
 }

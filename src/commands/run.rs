@@ -7,7 +7,7 @@ use super::{connect, image_map, labs::lab_images, labs_of};
 use crate::AppError;
 use crate::cli::{Format, RunArgs};
 use crate::cluster::{self, Connection, Ensured, UpOptions};
-use crate::engine::{self, Finished, Settings};
+use crate::engine::{self, Settings, Target, liveness};
 use crate::images::ImageMap;
 use crate::report::{self, RunReport};
 use crate::scenario::{self, LoadedLab};
@@ -89,6 +89,7 @@ async fn run_connected(
         }),
         pace: engine::Pace::Run,
         wait_for_namespaces: !args.no_wait,
+        cleanup_timeout: args.cleanup_timeout,
     };
     let run_id = engine::new_run_id();
     // A cluster kubelab did not make is someone else's: each lab gets its own copy.
@@ -98,6 +99,9 @@ async fn run_connected(
     } else {
         labs
     };
+    if target.provider == "kubeconfig" && !args.allow_cluster_wide {
+        consent_to_cluster_wide(&target, &labs).await?;
+    }
     let mode = if target.execution.runs_pods() {
         "probes in pods"
     } else {
@@ -114,10 +118,98 @@ async fn run_connected(
             ""
         }
     ));
-    match engine::run_labs(&target, labs, &settings, &run_id, ui).await {
-        Finished::Completed(report) => Ok(report),
-        Finished::Interrupted => Err(AppError::Cluster(cluster::Error::Interrupted)),
+    offer_leftovers(&target, args, ui).await?;
+    // The run's proof of life: if kubelab dies, a later run knows what it left.
+    let lease = match liveness::hold(&target.client, &run_id).await {
+        Ok(lease) => Some(lease),
+        Err(e) => {
+            ui.info(format!(
+                "{}: if this run is killed, later runs cannot tell what it left",
+                crate::report::error_chain(&e)
+            ));
+            None
+        }
+    };
+    let finished = engine::run_labs(&target, labs, &settings, &run_id, ui).await;
+    // Cleaned up (or interrupted and cleaned up): the Lease goes. A server that stopped
+    // serving keeps it, and the objects it could not remove.
+    if let (Some(lease), false) = (lease, matches!(finished, engine::Finished::ServerDown(_))) {
+        lease.release().await;
     }
+    super::completed(finished, &target, &run_id)
+}
+
+/// On someone else's cluster, objects outside the labs' namespaces need a yes.
+async fn consent_to_cluster_wide(target: &Target, labs: &[LoadedLab]) -> Result<(), AppError> {
+    let wide = engine::cluster_wide::planned(&target.resources, labs).await?;
+    if wide.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = wide.iter().map(|w| format!("  {w}")).collect();
+    let list = list.join("\n");
+    match crate::ui::ask(&format!(
+        "These labs create cluster-wide objects on {}, outside their namespaces:\n{list}\nCreate them?",
+        target.server
+    )) {
+        Some(true) => Ok(()),
+        Some(false) => Err(AppError::Usage(
+            "not confirmed: nothing was changed on the cluster".into(),
+        )),
+        None => Err(AppError::Usage(format!(
+            "these labs create cluster-wide objects on {}, which kubelab did not make:\n{list}\n  confirm with --allow-cluster-wide, or choose labs without them",
+            target.server
+        ))),
+    }
+}
+
+/// What runs that crashed left on this cluster: removed with --remove-leftovers or a
+/// yes on the terminal; otherwise listed, with how to remove them.
+async fn offer_leftovers(target: &Target, args: &RunArgs, ui: &Ui) -> Result<(), AppError> {
+    let now = connect::server_time(&target.client)
+        .await
+        .unwrap_or_else(crate::progress::now) as i64;
+    let crashed = match liveness::crashed_runs(&target.client, &target.resources, now).await {
+        Ok(crashed) => crashed,
+        Err(e) => {
+            ui.info(format!(
+                "not looking for what crashed runs left: {}",
+                crate::report::error_chain(&e)
+            ));
+            return Ok(());
+        }
+    };
+    if crashed.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = crashed
+        .iter()
+        .map(|c| format!("  {}", c.describe()))
+        .collect();
+    let list = list.join("\n");
+    let remove = args.remove_leftovers
+        || match crate::ui::ask(&format!(
+            "Runs that stopped without cleaning up left on {}:\n{list}\nRemove them?",
+            target.server
+        )) {
+            Some(yes) => yes,
+            None => {
+                ui.info(format!(
+                    "runs that stopped without cleaning up left on {}:\n{list}\n  `kubelab run --remove-leftovers` removes them",
+                    target.server
+                ));
+                false
+            }
+        };
+    if remove {
+        let step = ui.step("removing what crashed runs left");
+        liveness::remove(&target.client, &crashed, args.cleanup_timeout).await?;
+        let count: usize = crashed.iter().map(|c| c.objects.len()).sum();
+        step.done(format!(
+            "removed {count} objects that {} crashed runs left",
+            crashed.len()
+        ));
+    }
+    Ok(())
 }
 
 fn emit(report: &RunReport, args: &RunArgs) -> Result<(), AppError> {

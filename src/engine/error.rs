@@ -40,6 +40,15 @@ pub enum Error {
     /// A state that does not fix itself (an image that may not be pulled, a bad name).
     #[error("{what} cannot start: {state}")]
     Stuck { what: String, state: String },
+    /// The API server refused kubelab itself (its own credentials, a server error):
+    /// its words, without the client library's debug dump.
+    #[error("{doing}: the API server answered {code} {reason}: {message}")]
+    Refused {
+        doing: String,
+        code: u16,
+        reason: String,
+        message: String,
+    },
     #[error("{doing}: {source}")]
     Cluster {
         doing: String,
@@ -65,6 +74,12 @@ impl Error {
                     message: status.message.clone(),
                 }
             }
+            kube::Error::Api(status) => Error::Refused {
+                doing,
+                code: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            },
             source => Error::Cluster { doing, source },
         }
     }

@@ -3,10 +3,13 @@
 //! run created, also when a lab fails, panics, or the run is interrupted.
 
 mod checks;
+pub mod cluster_wide;
 mod error;
 mod lab;
+pub mod liveness;
 mod namespaces;
 pub mod objects;
+mod outage;
 pub mod reset;
 pub mod resources;
 mod tokens;
@@ -23,6 +26,7 @@ use tokio::task::JoinSet;
 pub use error::Error;
 pub use lab::rejection_failures;
 pub use objects::{Created, FIELD_MANAGER, LAB_LABEL, RUN_LABEL};
+pub use outage::Outage;
 pub use wait::describe_pod_state;
 
 use self::lab::LabRun;
@@ -33,8 +37,11 @@ use crate::report::{self, LabReport, Outcome, RunReport};
 use crate::scenario::LoadedLab;
 use crate::ui::Ui;
 
-/// How long cleanup waits for deletions (namespaces take a few seconds).
-const CLEANUP_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long cleanup waits for deletions (namespaces take a few seconds), unless a
+/// command says otherwise.
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a run whose API server stopped answering tries to remove what it made.
+const OUTAGE_CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The cluster a run talks to.
 #[derive(Clone)]
@@ -75,6 +82,8 @@ pub struct Settings {
     /// controller holds each for 5 s at least); else only check that each is
     /// terminating, and that everything the labs made inside them is gone.
     pub wait_for_namespaces: bool,
+    /// How long deleting what the run made may take.
+    pub cleanup_timeout: Duration,
 }
 
 /// What a lab's objects become when it ends.
@@ -143,11 +152,16 @@ type NeededLater = Arc<Mutex<BTreeSet<String>>>;
 /// controller takes seconds each, so the run waits for them once, at its end.
 type Going = Arc<Mutex<Vec<(usize, objects::Deleting)>>>;
 
+/// What each running lab is doing (lab id → step), for a message when the cluster
+/// stops serving in the middle of it.
+type Activity = Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>;
+
 /// What a run must clean up, shared by its labs' tasks.
 #[derive(Clone, Default)]
 struct Cleanup {
     registry: Registry,
     going: Going,
+    activity: Activity,
 }
 
 /// What a lab's task shares with the scheduler.
@@ -157,6 +171,7 @@ struct Shared {
     needed_later: NeededLater,
     registry: Registry,
     going: Going,
+    activity: Activity,
     index: usize,
 }
 
@@ -169,7 +184,8 @@ async fn take_released(
     later: &BTreeSet<String>,
 ) -> Vec<Created> {
     let mut released = Vec::new();
-    for (_, created) in registry.lock().await.iter() {
+    let registry = registry.lock().await;
+    for (_, created) in registry.iter() {
         if Arc::ptr_eq(created, mine) {
             continue;
         }
@@ -180,6 +196,9 @@ async fn take_released(
         *objects = keep;
         released.extend(take);
     }
+    // Now this lab's to delete: recorded as its own at once, so an interrupt before the
+    // deletion still finds them.
+    mine.lock().await.extend(released.iter().cloned());
     released
 }
 
@@ -197,6 +216,8 @@ pub enum Finished {
     Completed(RunReport),
     /// Interrupted: what had been created was removed.
     Interrupted,
+    /// The API server stopped serving: the run stopped at once.
+    ServerDown(Outage),
 }
 
 pub async fn run_labs(
@@ -207,7 +228,6 @@ pub async fn run_labs(
     ui: &Ui,
 ) -> Finished {
     let cleanup = Cleanup::default();
-    let Cleanup { registry, going } = cleanup.clone();
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     // Probes explain themselves from the cluster's RBAC: read it while the first labs
@@ -218,11 +238,12 @@ pub async fn run_labs(
     });
     let result = tokio::select! {
         reports = schedule(target, labs, settings, run_id, ui, &cleanup, &mut tasks) => Some(reports),
+        outage = outage::watch(&target.client, &cleanup.activity) => Some(Err(outage)),
         _ = crate::system::interrupted() => None,
     };
     warming.abort();
     match result {
-        Some((labs, namespaces_wait)) => Finished::Completed(RunReport {
+        Some(Ok((labs, namespaces_wait))) => Finished::Completed(RunReport {
             schema_version: report::SCHEMA_VERSION,
             run_id: run_id.to_string(),
             provider: target.provider.clone(),
@@ -232,28 +253,66 @@ pub async fn run_labs(
             duration_ms: started.elapsed().as_millis() as u64,
             namespaces_wait_ms: namespaces_wait.as_millis() as u64,
         }),
+        Some(Err(mut outage)) => {
+            tasks.shutdown().await;
+            let step = ui.step("the API server stopped serving: removing what this run created");
+            outage.left = remove_everything(target, &cleanup, OUTAGE_CLEANUP_TIMEOUT, ui).await;
+            step.quiet();
+            Finished::ServerDown(outage)
+        }
         None => {
             tasks.shutdown().await;
             let step = ui.step("interrupted: removing what this run created");
-            let mut removed = 0;
-            for (_, created) in registry.lock().await.iter() {
-                let created = created.lock().await;
-                removed += created.len();
-                if let Err(e) = objects::delete_all(&target.client, &created, CLEANUP_TIMEOUT).await
-                {
-                    ui.info(format!("cleanup: {e}"));
-                }
-            }
-            let going: Vec<objects::Deleting> =
-                going.lock().await.iter().map(|(_, d)| d.clone()).collect();
-            if let Err(e) = objects::wait_all_gone(&target.client, &going, CLEANUP_TIMEOUT).await {
-                ui.info(format!("cleanup: {e}"));
-            }
-            step.done(format!(
-                "interrupted: removed the {removed} objects this run created"
-            ));
+            let left = remove_everything(target, &cleanup, settings.cleanup_timeout, ui).await;
+            step.done(if left == 0 {
+                "interrupted: removed what this run created".to_string()
+            } else {
+                format!("interrupted: {left} objects this run created could not be removed")
+            });
             Finished::Interrupted
         }
+    }
+}
+
+/// Deletes everything the run's labs created and waits for it to go; how many objects
+/// could not be removed (a failure is counted, not raised: this is the last resort).
+async fn remove_everything(
+    target: &Target,
+    cleanup: &Cleanup,
+    timeout: Duration,
+    ui: &Ui,
+) -> usize {
+    let mut created: Vec<Vec<Created>> = Vec::new();
+    for (_, objects) in cleanup.registry.lock().await.iter() {
+        created.push(objects.lock().await.clone());
+    }
+    let going: Vec<objects::Deleting> = cleanup
+        .going
+        .lock()
+        .await
+        .iter()
+        .map(|(_, d)| d.clone())
+        .collect();
+    // Each lab's objects and the namespaces going, all at once, within one limit: a
+    // server that hangs must not hold the exit for a limit per lab.
+    let removals = futures::future::join_all(
+        created
+            .iter()
+            .map(|objects| objects::delete_all(&target.client, objects, timeout)),
+    );
+    let gone = finish_namespaces(target, &going, timeout, ui);
+    match tokio::time::timeout(timeout, futures::future::join(removals, gone)).await {
+        Ok((removed, gone)) => {
+            let mut left: usize = created
+                .iter()
+                .zip(&removed)
+                .filter(|(_, result)| result.is_err())
+                .map(|(objects, _)| objects.len())
+                .sum();
+            left += gone.iter().filter(|result| result.is_err()).count();
+            left
+        }
+        Err(_) => created.iter().map(Vec::len).sum::<usize>() + going.len(),
     }
 }
 
@@ -310,8 +369,12 @@ async fn schedule(
     ui: &Ui,
     cleanup: &Cleanup,
     tasks: &mut JoinSet<(usize, LabReport)>,
-) -> (Vec<LabReport>, Duration) {
-    let Cleanup { registry, going } = cleanup;
+) -> Result<(Vec<LabReport>, Duration), Outage> {
+    let Cleanup {
+        registry,
+        going,
+        activity,
+    } = cleanup;
     let mut reports: Vec<Option<LabReport>> = vec![None; labs.len()];
     let all: Vec<LoadedLab> = labs.clone();
     let mut pending: VecDeque<(usize, LoadedLab)> = VecDeque::new();
@@ -358,6 +421,7 @@ async fn schedule(
                 needed_later: needed_later.clone(),
                 registry: registry.clone(),
                 going: going.clone(),
+                activity: activity.clone(),
                 index,
             };
             let handle = tasks.spawn(async move {
@@ -387,6 +451,9 @@ async fn schedule(
             }
         };
         busy.retain(|(i, _)| *i != index);
+        if let Some(outage) = outage::after(&target.client, &[&report]).await {
+            return Err(outage);
+        }
         reports[index] = Some(report);
     }
     let mut reports: Vec<LabReport> = reports
@@ -394,18 +461,15 @@ async fn schedule(
         .map(|r| r.expect("every lab ran"))
         .collect();
     if !reports.iter().all(|r| settings.keep.keeps(r.outcome)) {
-        remove_leftovers(target, registry, &mut reports, ui).await;
+        remove_leftovers(target, registry, &mut reports, settings.cleanup_timeout, ui).await;
     }
     let waiting = Instant::now();
-    wait_for_namespaces(
-        target,
-        going,
-        settings.wait_for_namespaces,
-        &mut reports,
-        ui,
-    )
-    .await;
-    (reports, waiting.elapsed())
+    wait_for_namespaces(target, going, settings, &mut reports, ui).await;
+    // Cleanup that failed may have met a server that went away after the last lab.
+    if let Some(outage) = outage::after(&target.client, &reports.iter().collect::<Vec<_>>()).await {
+        return Err(outage);
+    }
+    Ok((reports, waiting.elapsed()))
 }
 
 /// A lab whose cleanup failed: an error (exit 3), with the first cause kept.
@@ -419,11 +483,14 @@ fn cleanup_failed(lab: &mut LabReport, e: &Error) {
 async fn wait_for_namespaces(
     target: &Target,
     going: &Going,
-    until_gone: bool,
+    settings: &Settings,
     reports: &mut [LabReport],
     ui: &Ui,
 ) {
-    let going: Vec<(usize, objects::Deleting)> = std::mem::take(&mut *going.lock().await);
+    let (until_gone, timeout) = (settings.wait_for_namespaces, settings.cleanup_timeout);
+    // Read, not taken: an interrupt from here on still finds them to finish.
+    let shared = going;
+    let going: Vec<(usize, objects::Deleting)> = shared.lock().await.clone();
     if going.is_empty() {
         return;
     }
@@ -447,20 +514,8 @@ async fn wait_for_namespaces(
         return;
     }
     let step = ui.step(format!("removing {}", names.join(", ")));
-    // Emptied and finalized by kubelab where it can; the rest the controller finishes.
-    let fast = futures::future::join_all(
-        going
-            .iter()
-            .map(|(_, d)| namespaces::remove_now(&target.client, d.name(), d.uid())),
-    )
-    .await;
-    for declined in fast.into_iter().filter_map(Result::err) {
-        ui.info(format!("  left to the namespace controller: {declined}"));
-    }
-    let results = futures::future::join_all(going.iter().map(|(_, d)| {
-        objects::wait_all_gone(&target.client, std::slice::from_ref(d), CLEANUP_TIMEOUT)
-    }))
-    .await;
+    let deleting: Vec<objects::Deleting> = going.iter().map(|(_, d)| d.clone()).collect();
+    let results = finish_namespaces(target, &deleting, timeout, ui).await;
     let mut ok = true;
     for ((index, _), result) in going.iter().zip(results) {
         if let Err(e) = result {
@@ -468,9 +523,36 @@ async fn wait_for_namespaces(
             cleanup_failed(&mut reports[*index], &e);
         }
     }
+    shared.lock().await.clear();
     if ok {
         step.done(format!("{} gone", names.join(", ")));
     }
+}
+
+/// Namespaces being deleted, gone: emptied and finalized by kubelab where it can (the
+/// namespace controller holds each for 5 s first), the rest left to the controller;
+/// each one's result.
+async fn finish_namespaces(
+    target: &Target,
+    going: &[objects::Deleting],
+    timeout: Duration,
+    ui: &Ui,
+) -> Vec<Result<(), Error>> {
+    let fast = futures::future::join_all(
+        going
+            .iter()
+            .map(|d| namespaces::remove_now(&target.client, d.name(), d.uid())),
+    )
+    .await;
+    for declined in fast.into_iter().filter_map(Result::err) {
+        ui.info(format!("  left to the namespace controller: {declined}"));
+    }
+    futures::future::join_all(
+        going
+            .iter()
+            .map(|d| objects::wait_all_gone(&target.client, std::slice::from_ref(d), timeout)),
+    )
+    .await
 }
 
 /// Deletes what labs left: namespaces kept for later labs that share them, and
@@ -479,6 +561,7 @@ async fn remove_leftovers(
     target: &Target,
     registry: &Registry,
     reports: &mut [LabReport],
+    timeout: Duration,
     ui: &Ui,
 ) {
     let leftovers: Vec<(usize, Vec<Created>)> = {
@@ -503,7 +586,7 @@ async fn remove_leftovers(
     let results = futures::future::join_all(
         leftovers
             .iter()
-            .map(|(_, objects)| objects::delete_all(&target.client, objects, CLEANUP_TIMEOUT)),
+            .map(|(_, objects)| objects::delete_all(&target.client, objects, timeout)),
     )
     .await;
     let mut ok = true;
@@ -534,8 +617,15 @@ async fn run_lab(
         needed_later,
         registry,
         going,
+        activity,
         index,
     } = shared;
+    let doing = |what: String| {
+        activity
+            .lock()
+            .expect("activity lock")
+            .insert(loaded.lab.id.clone(), what);
+    };
     let started = Instant::now();
     let lab = &loaded.lab;
     ui.info(format!("[{}] {} — {}", lab.id, lab.title, loaded.folder));
@@ -546,6 +636,7 @@ async fn run_lab(
     let mut outcome = Outcome::Passed;
     let mut error = None;
     for step in &plan {
+        doing(format!("step '{}'", step.name));
         let (report, stopped) = run.run_step(step).await;
         for op in &report.operations {
             if op.outcome == Outcome::Failed {
@@ -553,6 +644,12 @@ async fn run_lab(
             }
         }
         steps.push(report);
+        // A test makes a lab's task panic once its first step made objects, to see that
+        // they are removed all the same (debug builds only).
+        #[cfg(debug_assertions)]
+        if std::env::var("KUBELAB_TEST_PANIC_IN_LAB").is_ok_and(|id| id == lab.id) {
+            panic!("injected by KUBELAB_TEST_PANIC_IN_LAB in lab {}", lab.id);
+        }
         if let Some(stopped) = stopped {
             ui.info(format!("{} ✗ {}", run.prefix, stopped.message));
             outcome = outcome.worst(stopped.outcome);
@@ -564,6 +661,7 @@ async fn run_lab(
         }
     }
     run.probes.clear().await; // removes the materialized token files
+    doing("cleaning up".into());
     let cleanup_started = Instant::now();
     if !settings.keep.keeps(outcome) {
         // A namespace a waiting lab will use is deleted at the end of the run instead:
@@ -585,7 +683,7 @@ async fn run_lab(
         let deleted = objects::delete_leaving_namespaces(
             &target.client,
             &objects,
-            CLEANUP_TIMEOUT,
+            settings.cleanup_timeout,
             settings.wait_for_namespaces,
         )
         .await;
@@ -657,6 +755,7 @@ async fn run_lab(
             target,
         ));
     }
+    activity.lock().expect("activity lock").remove(&lab.id);
     report
 }
 

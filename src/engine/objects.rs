@@ -309,6 +309,14 @@ impl Objects {
                 .is_ok()
             {
                 result = send().await;
+            } else {
+                return Err(Error::Stuck {
+                    what: object_name,
+                    state: format!(
+                        "namespace {namespace} has no ServiceAccount \"default\" after {} (kube-controller-manager's serviceaccount controller makes one in every namespace: is it running?)",
+                        crate::ui::format_duration(DEFAULT_ACCOUNT_WAIT)
+                    ),
+                });
             }
         }
         if let Err(source) = result {
@@ -566,11 +574,13 @@ pub fn terminating_state(object: &DynamicObject) -> String {
         let names: Vec<&str> = spec.iter().filter_map(|f| f.as_str()).collect();
         parts.push(format!("spec.finalizers {}", names.join(", ")));
     }
+    let mut reported = false;
     for condition in object.data["status"]["conditions"]
         .as_array()
         .into_iter()
         .flatten()
     {
+        reported = true;
         if condition["status"] == "True" {
             parts.push(format!(
                 "{}: {}",
@@ -578,6 +588,17 @@ pub fn terminating_state(object: &DynamicObject) -> String {
                 condition["message"].as_str().unwrap_or_default()
             ));
         }
+    }
+    // The namespace controller sets conditions on every namespace it works on: none
+    // at all means it is not working on this one.
+    let waits_for_controller = object.data["spec"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|f| f == "kubernetes"));
+    if waits_for_controller && !reported {
+        parts.push(
+            "no conditions: the namespace controller has not reported on it (is kube-controller-manager running?)"
+                .into(),
+        );
     }
     if parts.is_empty() {
         "still terminating".into()

@@ -99,6 +99,19 @@ impl Resources {
         Ok(found)
     }
 
+    /// Every type the server lists, in its preferred version.
+    pub async fn listable(&self) -> Result<Vec<Resolved>, Error> {
+        let discovery = self.discovery().await?;
+        Ok(discovery
+            .groups()
+            .flat_map(|group| group.recommended_resources())
+            .filter(|(_, capabilities)| {
+                capabilities.supports_operation(kube::discovery::verbs::LIST)
+            })
+            .map(resolved)
+            .collect())
+    }
+
     /// A type as kubectl names it: plural, singular or kind, optionally `.group`.
     pub async fn for_type(&self, name: &str) -> Result<Resolved, Error> {
         let discovery = self.discovery().await?;

@@ -141,7 +141,7 @@ pub async fn interactive(
     };
     let mut attached = attach(client, namespace, pod, container, command, params).await?;
     // From here Ctrl-C belongs to the shell (before, it still stops kubelab's wait).
-    let _interrupts = terminal::InterruptsToShell::new();
+    let _interrupts = crate::system::CtrlCToShell::new();
     let _raw = if tty {
         Some(
             terminal::RawMode::enable()

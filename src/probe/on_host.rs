@@ -272,7 +272,7 @@ impl PodAccess for OnHost {
     async fn shell(&self) -> Result<i32, Error> {
         let prompt = format!("{} (stand-in) $ ", self.name());
         // Ctrl-C belongs to the shell while it runs.
-        let _interrupts = super::terminal::InterruptsToShell::new();
+        let _interrupts = crate::system::CtrlCToShell::new();
         let status = self
             .sandbox()
             .command(&["sh".to_string()])?

@@ -31,20 +31,3 @@ impl Drop for RawMode {
 pub fn size() -> Option<(u16, u16)> {
     terminal::size().ok()
 }
-
-/// While it lives, SIGINT does not end kubelab (the shell in the foreground takes it).
-pub struct InterruptsToShell(#[allow(dead_code)] Option<tokio::signal::unix::Signal>);
-
-impl InterruptsToShell {
-    pub fn new() -> Self {
-        InterruptsToShell(
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
-        )
-    }
-}
-
-impl Default for InterruptsToShell {
-    fn default() -> Self {
-        Self::new()
-    }
-}

@@ -251,6 +251,71 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+pub fn root_or_fail() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the node tests need root (kubelet, containerd, network interfaces): run them as root, as CI does"
+    );
+}
+
+pub fn exists(path: &str) -> bool {
+    Path::new(path).exists()
+}
+
+/// What a node may leave on the machine, listed: interfaces, iptables chains, mounts,
+/// network namespaces, kubelet's cgroups, processes.
+pub fn node_leftovers(lab: &Lab) -> Vec<String> {
+    let mut left = Vec::new();
+    for name in ["kubelab0", "kubelab-br0"] {
+        if exists(&format!("/sys/class/net/{name}")) {
+            left.push(format!("interface {name}"));
+        }
+    }
+    for table in ["filter", "nat", "mangle"] {
+        let rules = Command::new("iptables-save")
+            .args(["-t", table])
+            .output()
+            .unwrap();
+        for line in String::from_utf8_lossy(&rules.stdout).lines() {
+            if line.starts_with(':')
+                && ["KUBE-", "CNI-", "KUBELAB-"]
+                    .iter()
+                    .any(|p| line[1..].starts_with(p))
+            {
+                left.push(format!("iptables {table} chain {}", &line[1..]));
+            }
+        }
+    }
+    let state = lab.state_root.path().display().to_string();
+    for mount in std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+    {
+        if let Some(point) = mount.split_whitespace().nth(4)
+            && point.starts_with(&state)
+        {
+            left.push(format!("mount {point}"));
+        }
+    }
+    for netns in std::fs::read_dir("/var/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = netns.file_name().to_string_lossy().into_owned();
+        if name.starts_with("cni-") {
+            left.push(format!("netns {name}"));
+        }
+    }
+    if exists("/sys/fs/cgroup/memory/kubepods") || exists("/sys/fs/cgroup/kubepods.slice") {
+        left.push("kubepods cgroup".into());
+    }
+    for (pid, cmdline) in lab.processes() {
+        left.push(format!("process {pid}: {cmdline}"));
+    }
+    left
+}
+
 pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
 }

@@ -26,7 +26,7 @@ use super::connect;
 use crate::AppError;
 use crate::cli::{ClusterArgs, ExecMode};
 use crate::cluster::{self, Connection};
-use crate::engine::{self, Finished, Keep, Pace, Settings, Target};
+use crate::engine::{self, Keep, Pace, Settings, Target};
 use crate::images::ImageMap;
 use crate::progress::{InProgress, LabProgress, Progress};
 use crate::report::{LabReport, Outcome};
@@ -253,6 +253,7 @@ fn settings(
             Pace::Run
         },
         wait_for_namespaces: true,
+        cleanup_timeout: engine::CLEANUP_TIMEOUT,
     }
 }
 
@@ -288,14 +289,12 @@ async fn run_part(
     run_id: &str,
     ui: &Ui,
 ) -> Result<LabReport, AppError> {
-    match engine::run_labs(target, vec![loaded.clone()], settings, run_id, ui).await {
-        Finished::Completed(report) => Ok(report
-            .labs
-            .into_iter()
-            .next()
-            .expect("one lab ran, one report")),
-        Finished::Interrupted => Err(AppError::Cluster(cluster::Error::Interrupted)),
-    }
+    let finished = engine::run_labs(target, vec![loaded.clone()], settings, run_id, ui).await;
+    Ok(super::completed(finished, target, run_id)?
+        .labs
+        .into_iter()
+        .next()
+        .expect("one lab ran, one report"))
 }
 
 /// What a part of the lab did, in one line: "applied Pod default/mydemo, ...".

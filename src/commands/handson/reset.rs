@@ -1,7 +1,6 @@
 //! `kubelab reset`: what the lab and the student made in the lab's namespaces goes,
 //! then the starting state is set up again (with a new run id).
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -143,20 +142,15 @@ async fn take_away(
 /// started may be someone else's: the person says yes to the list first.
 fn confirm(lab: &str, cluster: &str, names: &[String]) -> Result<(), AppError> {
     let list = names.join(", ");
-    if !std::io::stdin().is_terminal() {
-        return Err(AppError::Usage(format!(
-            "lab {lab} is on {cluster}, which kubelab did not make; this removes what was made in its namespaces since the lab started: {list}. Confirm with --yes"
-        )));
-    }
-    eprint!("On {cluster}, kubelab will delete:\n  {list}\nContinue? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    if matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
-        Ok(())
-    } else {
-        Err(AppError::Usage(format!(
+    match crate::ui::ask(&format!(
+        "On {cluster}, kubelab will delete:\n  {list}\nContinue?"
+    )) {
+        Some(true) => Ok(()),
+        Some(false) => Err(AppError::Usage(format!(
             "nothing was removed: lab {lab} stays as it is"
-        )))
+        ))),
+        None => Err(AppError::Usage(format!(
+            "lab {lab} is on {cluster}, which kubelab did not make; this removes what was made in its namespaces since the lab started: {list}. Confirm with --yes"
+        ))),
     }
 }
