@@ -87,6 +87,48 @@ fn all_problems_of_all_labs_are_reported_together() {
     }
 }
 
+/// A lab file over 1 MiB is refused before it is read, naming the file and the limit.
+/// Generated here rather than committed: a fixture would be megabytes.
+#[test]
+fn a_lab_file_over_the_size_limit_is_refused() {
+    let fixture = manifest_dir().join("tests/fixtures/malformed/template-syntax");
+    let lab = Lab::new();
+    for (file, at) in [
+        ("pod.yaml", "lab.yaml:10:9: steps[0].do[0].apply: "),
+        (
+            "explain.md.tera",
+            "lab.yaml:1:1: explain: cannot read the explanation template: ",
+        ),
+        ("lab.yaml", "lab.yaml:1:1: "),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["lab.yaml", "pod.yaml"] {
+            std::fs::copy(fixture.join(name), dir.path().join(name)).unwrap();
+        }
+        std::fs::write(dir.path().join("explain.md.tera"), "# {{ lab.title }}\n").unwrap();
+        // Valid text, a comment line of padding: only the size is wrong.
+        let path = dir.path().join(file);
+        let mut content = std::fs::read_to_string(&path).unwrap();
+        content.push('#');
+        content.push_str(&"x".repeat((1 << 20) + 1 - content.len()));
+        assert_eq!(content.len(), (1 << 20) + 1);
+        std::fs::write(&path, content).unwrap();
+        let out = lab
+            .kubelab()
+            .args(["lint", "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let first = stderr(&out).lines().next().unwrap_or_default().to_string();
+        let want = format!(
+            "error: {}/{at}'{file}' is 1048577 bytes, over the limit of 1048576 bytes (1 MiB) for a lab file",
+            dir.path().display()
+        );
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", text(&out));
+        assert_eq!(first, want, "{file}");
+    }
+}
+
 #[test]
 fn the_committed_schema_is_the_generated_one() {
     let out = Lab::new().run(&["schema"]);

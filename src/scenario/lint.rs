@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::forms::ObjectRef;
+use super::limits::yaml_options;
 use super::load::{Manifest, deserialize_problem};
 use super::locate::{Locations, Position};
 use super::matchers::{Match, Text};
@@ -526,15 +527,16 @@ fn read_manifest(lint: &mut Linter, field: &str, name: &str) -> Option<Manifest>
         }
     };
     let locations = Locations::of_documents(&text);
-    let documents: Vec<Value> = match serde_saphyr::from_multiple(&text) {
-        Ok(docs) => docs,
-        Err(e) => {
-            let first = locations.first().cloned().unwrap_or_default();
-            lint.problems
-                .push(deserialize_problem(&path, &text, &first, &e));
-            return None;
-        }
-    };
+    let documents: Vec<Value> =
+        match serde_saphyr::from_multiple_with_options(&text, yaml_options()) {
+            Ok(docs) => docs,
+            Err(e) => {
+                let first = locations.first().cloned().unwrap_or_default();
+                lint.problems
+                    .push(deserialize_problem(&path, &text, &first, &e));
+                return None;
+            }
+        };
     let documents: Vec<Value> = documents.into_iter().filter(|d| !d.is_null()).collect();
     let mut ok = true;
     for (d, doc) in documents.iter().enumerate() {
@@ -1171,38 +1173,13 @@ fn check_template(lint: &mut Linter) -> String {
             return String::new();
         }
     };
-    let mut tera = tera::Tera::default();
-    if let Err(e) = tera.add_raw_template(&name, &text) {
-        let (at, message) = tera_problem(&crate::report::error_chain(&e));
+    if let Err((at, message)) = super::template::check(&name, &text) {
         lint.problems.push(Problem {
             file: path,
             at,
             field: String::new(),
-            message: format!("template does not parse: {message}"),
+            message,
         });
     }
     text
-}
-
-/// Tera reports "error: <message>\n --> name:line:col\n<snippet>": keep the message
-/// and the position.
-fn tera_problem(rendered: &str) -> (Position, String) {
-    let message = rendered
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("error: ")
-        .trim()
-        .to_string();
-    let position = rendered
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("--> "))
-        .and_then(|place| {
-            let mut parts = place.rsplitn(3, ':');
-            let column = parts.next()?.trim().parse().ok()?;
-            let line = parts.next()?.trim().parse().ok()?;
-            Some(Position { line, column })
-        })
-        .unwrap_or(Position { line: 1, column: 1 });
-    (position, message)
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::limits::{breach_message, yaml_options};
 use super::lint;
 use super::locate::{Locations, Position};
 use super::model::Lab;
@@ -84,6 +85,8 @@ fn first_duplicate_id(labs: &[(&LabFolder, LoadedLab)]) -> Option<Problem> {
     None
 }
 
+/// One lab: lab.yaml, then what it refers to. Any input gives Ok or problems, never a
+/// panic (the fuzzer checks this).
 pub fn load_lab(folder: &LabFolder) -> Result<LoadedLab, Vec<Problem>> {
     let file = folder.display(LAB_FILE);
     let text = folder.read(LAB_FILE).map_err(|message| {
@@ -98,9 +101,9 @@ pub fn load_lab(folder: &LabFolder) -> Result<LoadedLab, Vec<Problem>> {
         .into_iter()
         .next()
         .unwrap_or_default();
-    let lab: Lab = serde_saphyr::from_str(&text)
+    let lab: Lab = serde_saphyr::from_str_with_options(&text, yaml_options())
         .map_err(|e| vec![deserialize_problem(&file, &text, &locations, &e)])?;
-    let raw: serde_json::Value = serde_saphyr::from_str(&text)
+    let raw: serde_json::Value = serde_saphyr::from_str_with_options(&text, yaml_options())
         .map_err(|e| vec![deserialize_problem(&file, &text, &locations, &e)])?;
     let checked = lint::check(&lab, folder, &file, &locations);
     if !checked.problems.is_empty() {
@@ -135,6 +138,9 @@ pub fn deserialize_problem(
     let mut message = error.without_snippet().to_string();
     if let Some(cut) = message.rfind(" at line ") {
         message.truncate(cut);
+    }
+    if let Some(breach) = breach_message(error) {
+        message = breach;
     }
     let (field, at) = match message.strip_prefix("missing field `") {
         // Reported inside the mapping that lacks it: name the field in that mapping,

@@ -51,6 +51,15 @@ pub fn join(parent: &str, key: &str) -> String {
     }
 }
 
+/// What the index of one file may hold, in bytes of paths plus [`ENTRY_BYTES`] a field.
+/// Each path repeats its ancestors' keys, so a long key above many fields (or deep
+/// nesting) would make a 1 MiB file's index gigabytes; a 1 MiB manifest written as
+/// usual needs about a tenth of this. Past it the rest of the file is not indexed, and
+/// its problems point at the nearest indexed ancestor. Aliases are not followed: an
+/// alias is one node here, however much it expands to.
+const MAX_INDEX_BYTES: usize = 32 << 20;
+const ENTRY_BYTES: usize = 64;
+
 impl Locations {
     /// Indexes every document of `text`; a document the parser rejects is indexed up to
     /// the error (the deserializer reports the error itself).
@@ -58,8 +67,13 @@ impl Locations {
         let mut documents = Vec::new();
         let mut current = Locations::default();
         let mut stack: Vec<Frame> = Vec::new();
+        let mut indexed = 0usize;
         for item in Parser::new_from_str(text) {
             let Ok((event, span)) = item else { break };
+            if indexed > MAX_INDEX_BYTES {
+                documents.push(current);
+                return documents;
+            }
             let at = Position {
                 line: span.start.line(),
                 column: span.start.col() + 1,
@@ -84,18 +98,18 @@ impl Locations {
                             *key = Some((value.to_string(), at));
                         }
                     } else {
-                        current.node(&mut stack, at);
+                        current.node(&mut stack, at, &mut indexed);
                     }
                 }
                 Event::Alias(..) => {
-                    current.node(&mut stack, at);
+                    current.node(&mut stack, at, &mut indexed);
                 }
                 Event::MappingStart(..) => {
-                    let path = current.node(&mut stack, at);
+                    let path = current.node(&mut stack, at, &mut indexed);
                     stack.push(Frame::Mapping { path, key: None });
                 }
                 Event::SequenceStart(..) => {
-                    let path = current.node(&mut stack, at);
+                    let path = current.node(&mut stack, at, &mut indexed);
                     stack.push(Frame::Sequence { path, next: 0 });
                 }
                 Event::MappingEnd | Event::SequenceEnd => {
@@ -108,7 +122,7 @@ impl Locations {
     }
 
     /// Records a value node at `at` under the frame on top; returns its path.
-    fn node(&mut self, stack: &mut [Frame], at: Position) -> String {
+    fn node(&mut self, stack: &mut [Frame], at: Position, indexed: &mut usize) -> String {
         let (path, key) = match stack.last_mut() {
             None => (String::new(), None),
             Some(Frame::Mapping { path, key }) => match key.take() {
@@ -120,6 +134,7 @@ impl Locations {
                 (format!("{path}[{}]", *next - 1), None)
             }
         };
+        *indexed += path.len() + ENTRY_BYTES;
         self.entries.insert(path.clone(), Entry { key, value: at });
         path
     }
@@ -217,6 +232,23 @@ mod tests {
             }),
             Some("steps[0].probes[0].expect.status")
         );
+    }
+
+    /// Each path repeats the long key above it: 400 fields under a 200 KB key would
+    /// take 80 MB; the index stops at its limit instead.
+    #[test]
+    fn a_long_key_above_many_fields_does_not_blow_the_index_up() {
+        let fields: Vec<String> = (0..400).map(|i| format!("f{i}: 1")).collect();
+        let text = format!(
+            "first: 1\n? {}\n: {{{}}}\n",
+            "k".repeat(200_000),
+            fields.join(", ")
+        );
+        let docs = Locations::of_documents(&text);
+        let bytes: usize = docs[0].entries.keys().map(|p| p.len() + ENTRY_BYTES).sum();
+        assert!(bytes <= MAX_INDEX_BYTES + 300_000, "{bytes}");
+        assert!(docs[0].entries.len() < 200, "{}", docs[0].entries.len());
+        assert_eq!(docs[0].find("first"), Position { line: 1, column: 1 });
     }
 
     #[test]

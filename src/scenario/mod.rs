@@ -4,6 +4,7 @@
 pub mod copy;
 mod forms;
 pub mod kubectl;
+mod limits;
 mod lint;
 mod load;
 mod locate;
@@ -11,13 +12,16 @@ mod matchers;
 mod model;
 mod probes;
 mod problem;
+#[cfg(test)]
+mod robustness;
 pub mod scaffold;
 mod source;
+mod template;
 pub mod vars;
 
 pub use forms::{ObjectRef, Timeout};
 pub use lint::is_dns_label;
-pub use load::{LAB_FILE, LoadedLab, Manifest, select};
+pub use load::{LAB_FILE, LoadedLab, Manifest, load_lab, select};
 pub use matchers::{JsonExpect, MATCHER_KEYS, Match, Matchers, Text, TextMatch};
 pub use model::*;
 pub use probes::*;
