@@ -610,12 +610,6 @@ pub struct RunArgs {
     #[arg(long)]
     pub remove_leftovers: bool,
 
-    /// On a cluster kubelab did not make, let labs create cluster-wide objects
-    /// (ClusterRoles, ClusterRoleBindings, ...). Without it kubelab lists them and asks
-    /// when it can, and otherwise stops before changing anything.
-    #[arg(long)]
-    pub allow_cluster_wide: bool,
-
     /// Print each lab's explanation, rendered from what was observed.
     #[arg(long)]
     pub explain: bool,
@@ -742,6 +736,12 @@ pub struct Consent {
     /// kubeconfig provider: do not ask before changing the cluster.
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// kubeconfig provider: let labs create cluster-wide objects (ClusterRoles,
+    /// ClusterRoleBindings, ...). Without it kubelab lists them and asks when it can,
+    /// and otherwise stops before changing anything.
+    #[arg(long)]
+    pub allow_cluster_wide: bool,
 }
 
 /// Which cluster a cluster command means.

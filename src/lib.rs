@@ -38,6 +38,13 @@ pub enum AppError {
     Setup(#[from] setup::Error),
     #[error("{0}")]
     Environment(String),
+    /// Writing kubelab's own output failed (a closed pipe among others).
+    #[error("writing {what}: {source}")]
+    Output {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Usage(String),
 }
@@ -45,7 +52,9 @@ pub enum AppError {
 impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            AppError::Cluster(cluster::Error::Interrupted) => 130,
+            AppError::Cluster(
+                cluster::Error::Interrupted | cluster::Error::InterruptedLeaving { .. },
+            ) => 130,
             AppError::Cluster(
                 cluster::Error::NeedsConfirmation { .. }
                 | cluster::Error::Declined { .. }
@@ -54,7 +63,10 @@ impl AppError {
             AppError::Usage(_) => 2,
             AppError::Class(class::Error::Roster { .. } | class::Error::Usage(_)) => 2,
             AppError::Class(_) => 3,
-            AppError::Cluster(_) | AppError::Environment(_) | AppError::Progress(_) => 3,
+            AppError::Cluster(_)
+            | AppError::Environment(_)
+            | AppError::Output { .. }
+            | AppError::Progress(_) => 3,
             AppError::Scenario(_) => 2,
             AppError::Setup(setup::Error::UnknownComponent { .. }) => 2,
             AppError::Setup(_) => 3,

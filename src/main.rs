@@ -34,6 +34,8 @@ fn main() -> ExitCode {
             ExitCode::from(130)
         }
         Ok(code) => code,
+        // Its reader went away (`kubelab man | head`): quietly, as after SIGPIPE.
+        Err(error) if closed_pipe(&error) => ExitCode::from(141),
         Err(error) => {
             eprintln!("error: {}", kubelab::report::error_chain(&error));
             // An interrupt ends with 130 also when a step it cut short failed.
@@ -58,4 +60,19 @@ fn quiet_on_closed_stdout() {
         }
         default(info);
     }));
+}
+
+/// Whether an error comes from writing to a pipe whose reader is gone.
+fn closed_pipe(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }

@@ -54,13 +54,13 @@ pub fn catch_interrupts() {
             loop {
                 tokio::select! {
                     _ = term.recv() => {}
-                    _ = int.recv() => {
-                        if SHELL_OWNS_CTRL_C.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-                            continue;
-                        }
-                    }
+                    _ = int.recv() => {}
                 }
-                latch.send_replace(true);
+                // The handler decided, when the signal came, whether it counts (a
+                // shell's Ctrl-C does not); this task may see it later.
+                if SIGNALLED.load(Ordering::SeqCst) {
+                    latch.send_replace(true);
+                }
             }
         });
         stop

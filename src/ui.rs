@@ -157,7 +157,6 @@ impl Drop for Step {
     }
 }
 
-/// "45ms", "0.8s", "12.3s", "2m05s": short enough for a step line.
 /// Asks a yes/no question on the terminal (no is the default). None when there is no
 /// terminal to ask on: the caller then needs another form of consent.
 pub fn ask(question: &str) -> Option<bool> {
@@ -167,11 +166,29 @@ pub fn ask(question: &str) -> Option<bool> {
     }
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).ok()?;
-    Some(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+    // Read on a thread, so Ctrl-C (latched, not fatal) answers no at once.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let read = std::io::stdin().lock().read_line(&mut answer);
+        let _ = tx.send(read.map(|_| answer));
+    });
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(Ok(answer)) => {
+                return Some(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"));
+            }
+            Ok(Err(_)) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if crate::system::was_interrupted() => {
+                eprintln!();
+                return Some(false);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
 }
 
+/// "45ms", "0.8s", "12.3s", "2m05s": short enough for a step line.
 pub fn format_duration(elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64();
     if secs < 0.1 {

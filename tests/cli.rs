@@ -340,3 +340,32 @@ fn every_command_shows_an_example_in_its_help() {
         text(&out)
     );
 }
+
+/// A reader that is gone (`| head`) ends kubelab quietly with SIGPIPE's status, as it
+/// would any Unix tool, though kubelab ignores SIGPIPE itself (a connection the API
+/// server drops must be an error kubelab reports, not a signal that kills it mid-run).
+#[test]
+fn a_closed_stdout_ends_kubelab_quietly() {
+    let lab = Lab::new();
+    let out = std::process::Command::new("bash")
+        .env("KUBELAB", assert_cmd::cargo::cargo_bin("kubelab"))
+        .env("KUBELAB_STATE_DIR", lab.state_root.path())
+        .args([
+            "-c",
+            // The reader exits at once; kubelab starts writing after it is gone.
+            r#"for command in "schema lab" "man" "completions bash"; do
+                 { sleep 0.3; "$KUBELAB" $command; } | true; echo "status ${PIPESTATUS[0]}"
+               done"#,
+        ])
+        .output()
+        .unwrap();
+    let said = stderr(&out);
+    assert!(!said.contains("panicked"), "{}", text(&out));
+    assert!(!said.contains("Broken pipe"), "{}", text(&out));
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        ["status 141"; 3],
+        "{}",
+        text(&out)
+    );
+}

@@ -13,14 +13,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use support::{Cluster, Lab, stderr, text};
 
-const KINDS: &str = "pods,serviceaccounts,roles,rolebindings,configmaps,namespaces";
-
 fn labelled(cluster: &Cluster, selector: &str) -> Vec<String> {
-    cluster
-        .kubectl_ok(&["get", KINDS, "-A", "-l", selector, "-o", "name"])
-        .lines()
-        .map(str::to_string)
-        .collect()
+    support::labelled_with(&cluster.kubeconfig, selector)
 }
 
 fn component_pid(cluster: &Cluster, name: &str) -> i32 {
@@ -121,13 +115,17 @@ fn a_killed_api_server_ends_the_run_with_exit_3_naming_the_server_and_the_next_s
     );
     assert!(error.contains("the server: GET /readyz"), "{error}");
     assert!(error.contains("next: `kubelab cluster status`"), "{error}");
+    // What the run could not remove is named by its label.
+    assert!(
+        error.contains("objects this run made are still there, labelled kubelab.dev/run="),
+        "{error}"
+    );
     // A later `cluster up` replaces the dead cluster, and labs run again.
     let up = lab.run(&["cluster", "up", "--wait-timeout", "180s"]);
     assert!(up.status.success(), "{}", text(&up));
     assert!(stderr(&up).contains("replacing"), "{}", text(&up));
     let again = lab.run(&["run", "01", "02"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
-    assert!(labelled(&cluster, "kubelab.dev/lab").is_empty());
 }
 
 #[test]
@@ -145,7 +143,8 @@ fn a_killed_etcd_ends_the_run_with_exit_3_naming_the_storage() {
         said.contains("error: the API server at https://127.0.0.1:"),
         "{said}"
     );
-    assert!(said.contains("etcd"), "{said}");
+    assert!(said.contains("the server: GET /readyz: 500"), "{said}");
+    assert!(said.contains("etcd failed"), "{said}");
     let up = lab.run(&["cluster", "up", "--wait-timeout", "180s"]);
     assert!(up.status.success(), "{}", text(&up));
     let again = lab.run(&["run", "01"]);
@@ -293,7 +292,7 @@ fn a_lab_whose_task_panics_is_reported_and_what_it_made_is_removed() {
     let out = lab
         .kubelab()
         .env("KUBELAB_TEST_PANIC_IN_LAB", "02")
-        .args(["run", "01", "02", "03"])
+        .args(["run", "01", "02", "03", "-o", "json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
@@ -303,7 +302,14 @@ fn a_lab_whose_task_panics_is_reported_and_what_it_made_is_removed() {
         "{said}"
     );
     // The other labs ran to their end.
-    assert!(said.contains("01") && said.contains("03"), "{said}");
+    let report: kubelab::report::RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    let outcomes: Vec<(&str, kubelab::report::Outcome)> = report
+        .labs
+        .iter()
+        .map(|l| (l.id.as_str(), l.outcome))
+        .collect();
+    use kubelab::report::Outcome::{Error, Passed};
+    assert_eq!(outcomes, [("01", Passed), ("02", Error), ("03", Passed)]);
     let left = labelled(&cluster, "kubelab.dev/lab");
     assert!(left.is_empty(), "left: {left:?}\n{said}");
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use support::{Cluster, Lab, node_leftovers, root_or_fail, stdout, text};
+use support::{Cluster, Lab, node_leftovers, root_or_fail, text};
 
 /// Everything kubelab makes carries one of these labels.
 const LABELS: [&str; 4] = [
@@ -24,16 +24,12 @@ const LABELS: [&str; 4] = [
     "kubelab.dev/class",
     "kubelab.dev/student",
 ];
-const KINDS: &str = "pods,deployments,replicasets,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,secrets,configmaps,namespaces,certificatesigningrequests";
 
 fn labelled(kubeconfig: &std::path::Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for label in LABELS {
-        let out =
-            support::kubectl_with(kubeconfig, &["get", KINDS, "-A", "-l", label, "-o", "name"]);
-        assert!(out.status.success(), "{}", text(&out));
-        found.extend(stdout(&out).lines().map(str::to_string));
-    }
+    let mut found: Vec<String> = LABELS
+        .iter()
+        .flat_map(|label| support::labelled_with(kubeconfig, label))
+        .collect();
     found.sort();
     found.dedup();
     found
@@ -92,7 +88,15 @@ fn attempt(mut command: Command, at: Duration, signal: Signal) -> Attempt {
     // The child's output is read on a thread while this one keeps time.
     let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
     std::thread::sleep(at.saturating_sub(started.elapsed()));
-    let landed = !waiter.is_finished() && kill(Pid::from_raw(pid as i32), signal).is_ok();
+    // A process that is exiting (a zombie) no longer takes signals: not landed.
+    let exiting = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit_once(") ")
+                .is_none_or(|(_, rest)| rest.starts_with('Z'))
+        })
+        .unwrap_or(true);
+    let landed =
+        !waiter.is_finished() && !exiting && kill(Pid::from_raw(pid as i32), signal).is_ok();
     let out = waiter.join().unwrap();
     Attempt {
         landed,

@@ -363,7 +363,7 @@ fn why_and_check_ask_the_cluster_kubeconfig_names_not_the_running_local_one() {
 
 /// A run killed outright (SIGKILL: no cleanup) leaves its objects and its Lease; the
 /// next run lists them and removes nothing without consent; `--remove-leftovers` (or a
-/// yes on the terminal) removes exactly those. A live run's objects are never listed.
+/// yes on the terminal) removes exactly those. (Live Leases: unit tests in liveness.rs.)
 #[test]
 fn what_a_killed_run_left_is_offered_for_removal_and_removed_only_with_consent() {
     use std::io::{BufRead, BufReader};
@@ -459,8 +459,8 @@ fn a_lab_granting_cluster_admin_is_named_and_needs_consent() {
         "{}",
         text(&out)
     );
-    let binding = cluster.kubectl(&["get", "clusterrolebinding", "takeover-everything"]);
-    assert!(!binding.status.success(), "created without consent");
-    let namespace = cluster.kubectl(&["get", "namespace", "takeover"]);
-    assert!(!namespace.status.success(), "nothing at all is made");
+    let made = support::labelled_with(&cluster.kubeconfig, "kubelab.dev/lab=takeover");
+    assert!(made.is_empty(), "made without consent: {made:?}");
+    let bindings = cluster.kubectl_ok(&["get", "clusterrolebindings", "-o", "name"]);
+    assert!(!bindings.contains("takeover"), "{bindings}");
 }

@@ -71,6 +71,12 @@ pub enum Error {
     #[error("interrupted; stopped and removed what this run had started")]
     Interrupted,
 
+    /// Interrupted, and the cleanup could not remove everything.
+    #[error(
+        "interrupted; {left} objects this run made could not be removed: they are labelled {selector}"
+    )]
+    InterruptedLeaving { left: usize, selector: String },
+
     /// The API server went away (or lost etcd) in the middle of a command.
     #[error(
         "the API server at {server} stopped serving while kubelab was at {doing}\n  the server: {cause}\n  {left}\n  next: {next}"

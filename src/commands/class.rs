@@ -107,6 +107,7 @@ async fn up(args: ClassUpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     provider.ensure(&options, ui).await?;
     let connection = provider.connect().await?;
     let target = connect::target(&connection, ExecMode::Auto).await?;
+    connect::consent_to_cluster_wide(&target, &labs, &args.consent).await?;
     let (admin_kubeconfig, context) = provider.kubeconfig()?;
     let cluster_entry = identity::cluster_entry(&admin_kubeconfig, context.as_deref())?;
     // The kubeconfigs hold keys and tokens: the folder is the instructor's alone.
@@ -122,6 +123,11 @@ async fn up(args: ClassUpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         made = make_class(&args, &labs, &students, &target, &connection, &cluster_entry, ui) => made,
         _ = crate::system::interrupted() => Err(AppError::Cluster(cluster::Error::Interrupted)),
     };
+    // Interrupted as it finished: undone, as at any other moment.
+    let made = made.and_then(|class| match crate::system::was_interrupted() {
+        true => Err(AppError::Cluster(cluster::Error::Interrupted)),
+        false => Ok(class),
+    });
     match made {
         Ok(class) => {
             println!(
@@ -387,7 +393,7 @@ async fn grade(args: ClassGradeArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         &Ui::new(true),
     )
     .await;
-    let reports = super::completed(finished, &target, &run_id)?.labs;
+    let reports = super::completed(finished, &target, &run_id, false)?.labs;
     step.done(format!("checked {} started labs", reports.len()));
     let columns: Vec<LabColumn> = labs
         .iter()
@@ -486,7 +492,7 @@ async fn reset(args: ClassResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         let run_id = engine::new_run_id();
         let finished =
             engine::run_labs(&target, vec![copied], &settings, &run_id, &Ui::new(true)).await;
-        let report = super::completed(finished, &target, &run_id)?
+        let report = super::completed(finished, &target, &run_id, false)?
             .labs
             .into_iter()
             .next()

@@ -95,6 +95,12 @@ async fn up(args: UpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         images,
     };
     let ensured = provider.ensure(&options, ui).await?;
+    // Interrupted as the start finished: what this up started goes, as at any other
+    // moment of it (a reused cluster stays: it was there before).
+    if ensured == Ensured::Started && crate::system::was_interrupted() {
+        provider.teardown(ui).await?;
+        return Err(AppError::Cluster(cluster::Error::Interrupted));
+    }
     if ensured == Ensured::Reused {
         ui.info(format!(
             "cluster '{name}' is already running and healthy: reusing it"

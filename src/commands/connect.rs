@@ -126,3 +126,34 @@ async fn execution(mode: ExecMode, connection: &Connection) -> Result<Execution,
         }
     }
 }
+
+/// On someone else's cluster, objects outside the labs' namespaces need a yes.
+/// (`run`, `start` and `class up` ask; a class's student works inside their fence.)
+pub async fn consent_to_cluster_wide(
+    target: &Target,
+    labs: &[crate::scenario::LoadedLab],
+    consent: &crate::cli::Consent,
+) -> Result<(), AppError> {
+    if target.provider != "kubeconfig" || consent.allow_cluster_wide {
+        return Ok(());
+    }
+    let wide = engine::cluster_wide::planned(&target.resources, labs).await?;
+    if wide.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = wide.iter().map(|w| format!("  {w}")).collect();
+    let list = list.join("\n");
+    match crate::ui::ask(&format!(
+        "These labs create cluster-wide objects on {}, outside their namespaces:\n{list}\nCreate them?",
+        target.server
+    )) {
+        Some(true) => Ok(()),
+        Some(false) => Err(AppError::Usage(
+            "not confirmed: nothing was changed on the cluster".into(),
+        )),
+        None => Err(AppError::Usage(format!(
+            "these labs create cluster-wide objects on {}, which kubelab did not make:\n{list}\n  confirm with --allow-cluster-wide, or choose labs without them",
+            target.server
+        ))),
+    }
+}

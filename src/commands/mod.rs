@@ -69,26 +69,50 @@ fn image_map(args: &ImageArgs) -> Result<ImageMap, AppError> {
 }
 
 /// A run's end as the command's result: an interrupt exits 130, a server that stopped
-/// serving exits 3 with what to do next.
-fn completed(finished: Finished, target: &Target, run_id: &str) -> Result<RunReport, AppError> {
+/// serving exits 3 with what to do next. `offered`: whether this run holds a Lease, so
+/// a later run offers to remove what it left.
+fn completed(
+    finished: Finished,
+    target: &Target,
+    run_id: &str,
+    offered: bool,
+) -> Result<RunReport, AppError> {
+    let selector = format!("{RUN_LABEL}={run_id}");
+    let removal = if offered {
+        format!("the next `kubelab run` on this cluster offers to remove it ({selector})")
+    } else {
+        format!(
+            "`kubectl delete all,roles,rolebindings,serviceaccounts,namespaces -A -l {selector}` removes it"
+        )
+    };
     match finished {
         Finished::Completed(report) => Ok(report),
-        Finished::Interrupted => Err(AppError::Cluster(crate::cluster::Error::Interrupted)),
+        Finished::Interrupted { left: 0 } => {
+            Err(AppError::Cluster(crate::cluster::Error::Interrupted))
+        }
+        Finished::Interrupted { left } => Err(AppError::Cluster(
+            crate::cluster::Error::InterruptedLeaving {
+                left,
+                selector: format!("{selector}; {removal}"),
+            },
+        )),
         Finished::ServerDown(outage) => {
-            let local = target.provider == "local";
             let left = if outage.left == 0 {
                 "nothing this run made is left".to_string()
             } else {
                 format!(
-                    "{} objects this run made are still there, labelled {RUN_LABEL}={run_id}",
+                    "{} objects this run made are still there, labelled {selector}",
                     outage.left
                 )
             };
-            let next = if local {
+            let next = if target.provider == "local" {
                 "`kubelab cluster status` shows which component stopped; `kubelab cluster up` replaces a dead local cluster (and what was in it)".to_string()
+            } else if outage.left == 0 {
+                "check the cluster (`kubectl get --raw '/readyz?verbose'`), then run again"
+                    .to_string()
             } else {
                 format!(
-                    "check the cluster (`kubectl get --raw '/readyz?verbose'`); once it answers, the next `kubelab run` on it offers to remove what run {run_id} left"
+                    "check the cluster (`kubectl get --raw '/readyz?verbose'`); once it answers, {removal}"
                 )
             };
             Err(AppError::Cluster(crate::cluster::Error::ServerDown {

@@ -99,9 +99,7 @@ async fn run_connected(
     } else {
         labs
     };
-    if target.provider == "kubeconfig" && !args.allow_cluster_wide {
-        consent_to_cluster_wide(&target, &labs).await?;
-    }
+    connect::consent_to_cluster_wide(&target, &labs, &args.consent).await?;
     let mode = if target.execution.runs_pods() {
         "probes in pods"
     } else {
@@ -120,7 +118,8 @@ async fn run_connected(
     ));
     offer_leftovers(&target, args, ui).await?;
     // The run's proof of life: if kubelab dies, a later run knows what it left.
-    let lease = match liveness::hold(&target.client, &run_id).await {
+    let server_now = connect::server_time(&target.client).await.map(|t| t as i64);
+    let lease = match liveness::hold(&target.client, &run_id, server_now).await {
         Ok(lease) => Some(lease),
         Err(e) => {
             ui.info(format!(
@@ -131,35 +130,30 @@ async fn run_connected(
         }
     };
     let finished = engine::run_labs(&target, labs, &settings, &run_id, ui).await;
-    // Cleaned up (or interrupted and cleaned up): the Lease goes. A server that stopped
-    // serving keeps it, and the objects it could not remove.
-    if let (Some(lease), false) = (lease, matches!(finished, engine::Finished::ServerDown(_))) {
+    // Cleaned up: the Lease goes. A run that could not remove everything (a server
+    // that stopped serving, an interrupt whose cleanup failed) keeps it, so a later run
+    // finds what it left.
+    let left = match &finished {
+        engine::Finished::Interrupted { left } => *left,
+        engine::Finished::ServerDown(outage) => outage.left.max(1),
+        // A lab whose cleanup failed left something.
+        engine::Finished::Completed(report) => report
+            .labs
+            .iter()
+            .filter(|lab| {
+                lab.error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("cleanup:"))
+            })
+            .count(),
+    };
+    let offered = lease.is_some();
+    if let Some(lease) = lease
+        && left == 0
+    {
         lease.release().await;
     }
-    super::completed(finished, &target, &run_id)
-}
-
-/// On someone else's cluster, objects outside the labs' namespaces need a yes.
-async fn consent_to_cluster_wide(target: &Target, labs: &[LoadedLab]) -> Result<(), AppError> {
-    let wide = engine::cluster_wide::planned(&target.resources, labs).await?;
-    if wide.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = wide.iter().map(|w| format!("  {w}")).collect();
-    let list = list.join("\n");
-    match crate::ui::ask(&format!(
-        "These labs create cluster-wide objects on {}, outside their namespaces:\n{list}\nCreate them?",
-        target.server
-    )) {
-        Some(true) => Ok(()),
-        Some(false) => Err(AppError::Usage(
-            "not confirmed: nothing was changed on the cluster".into(),
-        )),
-        None => Err(AppError::Usage(format!(
-            "these labs create cluster-wide objects on {}, which kubelab did not make:\n{list}\n  confirm with --allow-cluster-wide, or choose labs without them",
-            target.server
-        ))),
-    }
+    super::completed(finished, &target, &run_id, offered)
 }
 
 /// What runs that crashed left on this cluster: removed with --remove-leftovers or a

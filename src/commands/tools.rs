@@ -24,20 +24,25 @@ pub async fn setup(args: &SetupArgs, ui: &Ui) -> Result<ExitCode, AppError> {
 }
 
 pub fn completions(args: &CompletionsArgs) -> Result<ExitCode, AppError> {
-    crate::completion::write_script(args.shell, &mut std::io::stdout())
-        .map_err(|e| AppError::Environment(format!("writing the completion script: {e}")))?;
+    crate::completion::write_script(args.shell, &mut std::io::stdout()).map_err(|source| {
+        AppError::Output {
+            what: "the completion script".into(),
+            source,
+        }
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn man(args: &ManArgs) -> Result<ExitCode, AppError> {
-    crate::completion::write_man(args.dir.as_deref()).map_err(|e| {
-        AppError::Environment(format!(
-            "writing the man page{}: {e}",
+    crate::completion::write_man(args.dir.as_deref()).map_err(|source| AppError::Output {
+        what: format!(
+            "the man page{}",
             args.dir
                 .as_ref()
                 .map(|d| format!(" into {}", d.display()))
                 .unwrap_or_default()
-        ))
+        ),
+        source,
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,17 @@ impl fmt::Display for ClusterWide {
 /// The cluster-wide objects in `labs`' manifests, but namespaces (each lab lists its
 /// own), as the API server scopes their types.
 pub async fn planned(resources: &Resources, labs: &[LoadedLab]) -> Result<Vec<ClusterWide>, Error> {
+    // Kinds the labs define themselves are not served yet: their CRDs give the scope.
+    let defined: std::collections::BTreeMap<String, bool> = labs
+        .iter()
+        .flat_map(|lab| lab.manifests.values())
+        .flat_map(|manifest| &manifest.documents)
+        .filter(|document| document["kind"] == "CustomResourceDefinition")
+        .filter_map(|crd| {
+            let kind = crd["spec"]["names"]["kind"].as_str()?;
+            Some((kind.to_string(), crd["spec"]["scope"] == "Namespaced"))
+        })
+        .collect();
     let mut found = Vec::new();
     for loaded in labs {
         for manifest in loaded.manifests.values() {
@@ -52,10 +63,16 @@ pub async fn planned(resources: &Resources, labs: &[LoadedLab]) -> Result<Vec<Cl
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
-                let resolved = resources
-                    .for_gvk(&gvk, &format!("{} {name}", gvk.kind))
-                    .await?;
-                if resolved.namespaced {
+                let namespaced = match defined.get(&gvk.kind) {
+                    Some(namespaced) => *namespaced,
+                    None => {
+                        resources
+                            .for_gvk(&gvk, &format!("{} {name}", gvk.kind))
+                            .await?
+                            .namespaced
+                    }
+                };
+                if namespaced {
                     continue;
                 }
                 let grants = (document["roleRef"]["kind"] == "ClusterRole")

@@ -26,9 +26,21 @@ fn lease_name(run_id: &str) -> String {
     format!("kubelab-run-{run_id}")
 }
 
-/// "kubelab@host/pid": which process holds a Lease, and where.
+/// "kubelab@host/pid": which process holds a Lease, and where (for people).
 fn holder() -> String {
     format!("kubelab@{}/{}", hostname(), std::process::id())
+}
+
+/// The annotation that lets a run on this machine tell at once that a holder process
+/// is gone: boot id, pid namespace and pid. A host name alone is not enough (two
+/// containers may share one, each with its own pids).
+const PROCESS_ANNOTATION: &str = "kubelab.dev/process";
+
+/// This boot of this machine in this pid namespace, or None when it cannot be told.
+fn this_machine() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let pids = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), pids.display()))
 }
 
 fn hostname() -> String {
@@ -37,8 +49,15 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-fn now() -> MicroTime {
-    MicroTime(k8s_openapi::jiff::Timestamp::now())
+/// Now by the API server's clock (`offset`: its lead over ours, in seconds), so a
+/// machine whose clock is behind does not make its own run look expired.
+fn now(offset: i64) -> MicroTime {
+    let local = k8s_openapi::jiff::Timestamp::now();
+    MicroTime(
+        local
+            .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(offset))
+            .unwrap_or(local),
+    )
 }
 
 /// The run's Lease while it is held; renewed in the background until released.
@@ -50,21 +69,38 @@ pub struct Held {
 
 /// Takes the run's Lease. Fails when the cluster refuses it (then the run cannot show
 /// that it lives, and says why).
-pub async fn hold(client: &kube::Client, run_id: &str) -> Result<Held, Error> {
+/// `server_now`: the API server's clock, seconds since the epoch, if known.
+pub async fn hold(
+    client: &kube::Client,
+    run_id: &str,
+    server_now: Option<i64>,
+) -> Result<Held, Error> {
     let api: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
     let name = lease_name(run_id);
+    let offset = server_now
+        .map(|server| server - k8s_openapi::jiff::Timestamp::now().as_second())
+        .unwrap_or(0);
     let mut lease = Lease {
         spec: Some(LeaseSpec {
             holder_identity: Some(holder()),
             lease_duration_seconds: Some(LEASE_SECONDS),
-            acquire_time: Some(now()),
-            renew_time: Some(now()),
+            acquire_time: Some(now(offset)),
+            renew_time: Some(now(offset)),
             ..Default::default()
         }),
         ..Default::default()
     };
     lease.meta_mut().name = Some(name.clone());
     lease.meta_mut().labels = Some([(RUN_LABEL.to_string(), run_id.to_string())].into());
+    if let Some(machine) = this_machine() {
+        lease.meta_mut().annotations = Some(
+            [(
+                PROCESS_ANNOTATION.to_string(),
+                format!("{machine}/{}", std::process::id()),
+            )]
+            .into(),
+        );
+    }
     api.create(&PostParams::default(), &lease)
         .await
         .map_err(|source| Error::from_kube(format!("creating Lease {NAMESPACE}/{name}"), source))?;
@@ -72,7 +108,7 @@ pub async fn hold(client: &kube::Client, run_id: &str) -> Result<Held, Error> {
     let renewing = tokio::spawn(async move {
         loop {
             tokio::time::sleep(RENEW_EVERY).await;
-            let patch = serde_json::json!({"spec": {"renewTime": now()}});
+            let patch = serde_json::json!({"spec": {"renewTime": now(offset)}});
             // A missed renewal is retried; only a run silent for 30 s counts as gone.
             let _ = renewer
                 .patch(
@@ -138,12 +174,13 @@ fn gone(lease: &Lease, now: i64) -> Option<u64> {
     let spec = lease.spec.as_ref()?;
     let renewed = spec.renew_time.as_ref()?.0.as_second();
     let silent = u64::try_from(now - renewed).unwrap_or(0);
-    let holder = spec.holder_identity.as_deref().unwrap_or_default();
-    let dead_here = holder
-        .strip_prefix("kubelab@")
-        .and_then(|rest| rest.rsplit_once('/'))
-        .is_some_and(|(host, pid)| {
-            host == hostname() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    let dead_here = lease
+        .annotations()
+        .get(PROCESS_ANNOTATION)
+        .and_then(|process| process.rsplit_once('/'))
+        .is_some_and(|(machine, pid)| {
+            this_machine().is_some_and(|here| here == machine)
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
         });
     let expired = silent > spec.lease_duration_seconds.unwrap_or(LEASE_SECONDS) as u64;
     (dead_here || expired).then_some(silent)
@@ -163,10 +200,14 @@ pub async fn crashed_runs(
         .map_err(|source| Error::from_kube("listing kubelab's run Leases", source))?;
     let mut crashed = Vec::new();
     for lease in &leases.items {
+        let run_id = lease.labels().get(RUN_LABEL).cloned().unwrap_or_default();
+        // A Lease a lab made carries the run label too: only a run's own counts.
+        if lease.name_any() != lease_name(&run_id) {
+            continue;
+        }
         let Some(silent_for) = gone(lease, now) else {
             continue;
         };
-        let run_id = lease.labels().get(RUN_LABEL).cloned().unwrap_or_default();
         let objects = labelled(client, resources, &run_id).await?;
         crashed.push(Crashed {
             run_id,
@@ -184,7 +225,7 @@ pub async fn crashed_runs(
 
 /// Everything labelled with `run_id` but the run's Lease, outside namespaces that are
 /// themselves on the list.
-async fn labelled(
+pub async fn labelled(
     client: &kube::Client,
     resources: &Resources,
     run_id: &str,
@@ -200,9 +241,20 @@ async fn labelled(
     .await;
     let mut found = Vec::new();
     for (resolved, list) in types.iter().zip(lists) {
-        let list = list.map_err(|source| {
-            Error::from_kube(format!("listing {}", resolved.resource.plural), source)
-        })?;
+        let list = match list {
+            Ok(list) => list,
+            // A type this identity may not list, or that its server does not serve
+            // right now (an aggregated API that is down): what it holds is not seen.
+            Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404 | 405 | 503) => {
+                continue;
+            }
+            Err(source) => {
+                return Err(Error::from_kube(
+                    format!("listing {}", resolved.resource.plural),
+                    source,
+                ));
+            }
+        };
         for object in list.items {
             if resolved.resource.kind == "Lease" && object.name_any() == lease_name(run_id) {
                 continue;
@@ -241,7 +293,8 @@ pub async fn remove(
             .delete(&lease_name(&run.run_id), &DeleteParams::default())
             .await
         {
-            Ok(_) | Err(kube::Error::Api(_)) => {}
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(source) => {
                 return Err(Error::from_kube(
                     format!("deleting Lease {NAMESPACE}/{}", lease_name(&run.run_id)),
@@ -257,10 +310,10 @@ pub async fn remove(
 mod tests {
     use super::*;
 
-    fn lease(holder: &str, renewed: i64, seconds: i32) -> Lease {
-        Lease {
+    fn lease(process: &str, renewed: i64, seconds: i32) -> Lease {
+        let mut lease = Lease {
             spec: Some(LeaseSpec {
-                holder_identity: Some(holder.to_string()),
+                holder_identity: Some(holder()),
                 lease_duration_seconds: Some(seconds),
                 renew_time: Some(MicroTime(
                     k8s_openapi::jiff::Timestamp::from_second(renewed).unwrap(),
@@ -268,24 +321,27 @@ mod tests {
                 ..Default::default()
             }),
             ..Default::default()
-        }
+        };
+        lease.meta_mut().annotations =
+            Some([(PROCESS_ANNOTATION.to_string(), process.to_string())].into());
+        lease
     }
 
     #[test]
     fn a_lease_is_gone_when_expired_or_its_process_here_has_ended() {
-        let me = holder();
+        let here = this_machine().expect("a Linux machine");
+        let me = format!("{here}/{}", std::process::id());
         // This process lives, and renewed 5 s ago: not gone.
         assert_eq!(gone(&lease(&me, 1000, 30), 1005), None);
         // Not renewed for 31 s: gone, whoever held it.
         assert_eq!(gone(&lease(&me, 1000, 30), 1031), Some(31));
-        assert_eq!(
-            gone(&lease("kubelab@elsewhere/1", 1000, 30), 1031),
-            Some(31)
-        );
-        // Another machine's run that renewed recently: alive, as far as anyone knows.
-        assert_eq!(gone(&lease("kubelab@elsewhere/1", 1000, 30), 1010), None);
+        let elsewhere = "another-boot/pid:[1]/1";
+        assert_eq!(gone(&lease(elsewhere, 1000, 30), 1031), Some(31));
+        // Another machine's run that renewed recently: alive, as far as anyone knows,
+        // whatever its pid means here.
+        assert_eq!(gone(&lease(elsewhere, 1000, 30), 1010), None);
         // A process of this machine that no longer exists: gone at once.
-        let dead = format!("kubelab@{}/{}", hostname(), u32::MAX);
+        let dead = format!("{here}/{}", u32::MAX);
         assert_eq!(gone(&lease(&dead, 1000, 30), 1001), Some(1));
     }
 }

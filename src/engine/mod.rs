@@ -214,8 +214,10 @@ pub fn new_run_id() -> String {
 
 pub enum Finished {
     Completed(RunReport),
-    /// Interrupted: what had been created was removed.
-    Interrupted,
+    /// Interrupted: what had been created was removed, but `left` objects.
+    Interrupted {
+        left: usize,
+    },
     /// The API server stopped serving: the run stopped at once.
     ServerDown(Outage),
 }
@@ -237,9 +239,11 @@ pub async fn run_labs(
         let _ = snapshots.cluster_wide(&client).await;
     });
     let result = tokio::select! {
+        // An interrupt already latched wins: no lab starts after it.
+        biased;
+        _ = crate::system::interrupted() => None,
         reports = schedule(target, labs, settings, run_id, ui, &cleanup, &mut tasks) => Some(reports),
         outage = outage::watch(&target.client, &cleanup.activity) => Some(Err(outage)),
-        _ = crate::system::interrupted() => None,
     };
     warming.abort();
     match result {
@@ -256,20 +260,30 @@ pub async fn run_labs(
         Some(Err(mut outage)) => {
             tasks.shutdown().await;
             let step = ui.step("the API server stopped serving: removing what this run created");
-            outage.left = remove_everything(target, &cleanup, OUTAGE_CLEANUP_TIMEOUT, ui).await;
+            outage.left =
+                remove_everything(target, &cleanup, None, OUTAGE_CLEANUP_TIMEOUT, ui).await;
             step.quiet();
             Finished::ServerDown(outage)
         }
         None => {
             tasks.shutdown().await;
             let step = ui.step("interrupted: removing what this run created");
-            let left = remove_everything(target, &cleanup, settings.cleanup_timeout, ui).await;
+            let left = remove_everything(
+                target,
+                &cleanup,
+                // Only a whole run's id is its own: a hands-on lab's parts run under
+                // the id of the lab's objects, which are the student's to keep.
+                (settings.part == crate::scenario::Part::All).then_some(run_id),
+                settings.cleanup_timeout,
+                ui,
+            )
+            .await;
             step.done(if left == 0 {
                 "interrupted: removed what this run created".to_string()
             } else {
                 format!("interrupted: {left} objects this run created could not be removed")
             });
-            Finished::Interrupted
+            Finished::Interrupted { left }
         }
     }
 }
@@ -279,9 +293,34 @@ pub async fn run_labs(
 async fn remove_everything(
     target: &Target,
     cleanup: &Cleanup,
+    sweep: Option<&str>,
     timeout: Duration,
     ui: &Ui,
 ) -> usize {
+    let left = remove_recorded(target, cleanup, timeout, ui).await;
+    let Some(run_id) = sweep.filter(|_| left == 0) else {
+        return left;
+    };
+    // What a create cut short made after its delete found nothing: found by the run's
+    // label, and removed.
+    let sweep = async {
+        let found = liveness::labelled(&target.client, &target.resources, run_id).await?;
+        objects::delete_all(&target.client, &found, timeout)
+            .await
+            .map(|()| found.len())
+    };
+    match tokio::time::timeout(timeout, sweep).await {
+        Ok(Ok(_)) => 0,
+        Ok(Err(e)) => {
+            ui.info(format!("cleanup: {}", report::error_chain(&e)));
+            1
+        }
+        Err(_) => 1,
+    }
+}
+
+/// Deletes what the run recorded as made; how many objects could not be removed.
+async fn remove_recorded(target: &Target, cleanup: &Cleanup, timeout: Duration, ui: &Ui) -> usize {
     let mut created: Vec<Vec<Created>> = Vec::new();
     for (_, objects) in cleanup.registry.lock().await.iter() {
         created.push(objects.lock().await.clone());

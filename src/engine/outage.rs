@@ -32,6 +32,8 @@ pub async fn not_serving(client: &kube::Client) -> Option<String> {
         .expect("static request");
     match tokio::time::timeout(LOOK, client.request_text(request)).await {
         Ok(Ok(_)) => None,
+        // 401, 403, 404: a server that answers (a proxy, or /readyz not for us) serves.
+        Ok(Err(kube::Error::Api(status))) if status.code < 500 => None,
         Ok(Err(kube::Error::Api(status))) => Some(format!(
             "GET /readyz: {} {}",
             status.code,
@@ -97,6 +99,9 @@ pub async fn watch(
 /// If a lab ended in an error and the server is not serving, the outage.
 pub async fn after(client: &kube::Client, labs: &[&LabReport]) -> Option<Outage> {
     let failed = labs.iter().find(|lab| lab.outcome == Outcome::Error)?;
+    // Two looks a second apart: one slow answer on a busy machine is not an outage.
+    not_serving(client).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let cause = not_serving(client).await?;
     Some(Outage {
         doing: format!("lab {}: {}", failed.id, first_error(failed)),

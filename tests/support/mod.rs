@@ -135,9 +135,32 @@ impl Lab {
     }
 }
 
+/// A test that fails with a cluster up (an assertion between `cluster up` and its
+/// `Cluster` handle) still takes it down.
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if self.state_root.path().join("kubelab").exists() {
+            let _ = self.run(&["cluster", "down"]);
+        }
+    }
+}
+
 pub struct Cluster<'a> {
     pub lab: &'a Lab,
     pub kubeconfig: PathBuf,
+}
+
+/// Every kind kubelab's labs and runs make (Leases too: a run's proof of life).
+pub const KUBELAB_KINDS: &str = "pods,deployments,replicasets,jobs,services,serviceaccounts,roles,rolebindings,clusterroles,clusterrolebindings,secrets,configmaps,namespaces,certificatesigningrequests,leases";
+
+/// The objects of those kinds that match a label selector, as kind/name.
+pub fn labelled_with(kubeconfig: &Path, selector: &str) -> Vec<String> {
+    let out = kubectl_with(
+        kubeconfig,
+        &["get", KUBELAB_KINDS, "-A", "-l", selector, "-o", "name"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    stdout(&out).lines().map(str::to_string).collect()
 }
 
 /// The real kubectl of the pinned version, with a cluster's admin kubeconfig.

@@ -290,7 +290,7 @@ async fn run_part(
     ui: &Ui,
 ) -> Result<LabReport, AppError> {
     let finished = engine::run_labs(target, vec![loaded.clone()], settings, run_id, ui).await;
-    Ok(super::completed(finished, target, run_id)?
+    Ok(super::completed(finished, target, run_id, false)?
         .labs
         .into_iter()
         .next()

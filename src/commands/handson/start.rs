@@ -46,7 +46,11 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     let seat = crate::class::Seat::in_kubeconfig(&kubeconfig, context.as_deref());
     let loaded = match &seat {
         Some(seat) => scenario::copy::Copy::of(&loaded, &seat.student).lab(&loaded)?,
-        None => loaded,
+        None => {
+            connect::consent_to_cluster_wide(&target, std::slice::from_ref(&loaded), &args.consent)
+                .await?;
+            loaded
+        }
     };
     let here = ClusterRef::of(
         &connection,
