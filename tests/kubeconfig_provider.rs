@@ -424,6 +424,45 @@ fn what_a_killed_run_left_is_offered_for_removal_and_removed_only_with_consent()
     );
     assert_eq!(left(&cluster), before, "nothing removed without consent");
 
+    // On a terminal it asks: "n" keeps them, and Ctrl-C at the question is a no that
+    // ends kubelab with 130.
+    let path = format!(
+        "{}:{}",
+        assert_cmd::cargo::cargo_bin("kubelab")
+            .parent()
+            .unwrap()
+            .display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let terminal = support::terminal::Terminal::new(
+        "kubelab-leftovers",
+        lab.state_root.path(),
+        &[
+            ("PATH", path),
+            (
+                "KUBELAB_STATE_DIR",
+                lab.state_root.path().display().to_string(),
+            ),
+            ("KUBELAB_PROVIDER", "kubeconfig".into()),
+            ("KUBECONFIG", cluster.kubeconfig.display().to_string()),
+        ],
+    );
+    let wait = std::time::Duration::from_secs(60);
+    terminal.type_line("kubelab run --yes 01; echo \"exit $?\"");
+    let screen = terminal.wait_for("Remove them? [y/N]", wait);
+    assert!(
+        screen.contains(&format!("run {run_id} (kubelab@")),
+        "{screen}"
+    );
+    terminal.type_line("n");
+    terminal.wait_for("exit 0", wait);
+    assert_eq!(left(&cluster), before, "a no keeps them");
+    terminal.type_line("kubelab run --yes 01; echo \"exit $?\"");
+    terminal.wait_for_nth("Remove them? [y/N]", 2, wait);
+    terminal.press("C-c");
+    terminal.wait_for("exit 130", wait);
+    assert_eq!(left(&cluster), before, "Ctrl-C keeps them");
+
     let out = kubeconfig_run(
         &lab,
         &cluster.kubeconfig,
