@@ -43,20 +43,13 @@ fn kill_dead(pid: i32) {
     }
 }
 
-/// Starts `kubelab args` and reads its stderr until a line satisfies `when`; returns the
+/// Starts `command` and reads its stderr until a line satisfies `when`; returns the
 /// child, the lines so far, and the rest of stderr as it comes.
 fn run_until(
-    lab: &Lab,
-    args: &[&str],
+    mut command: std::process::Command,
     when: impl Fn(&str) -> bool,
 ) -> (Child, Vec<String>, impl Iterator<Item = String>) {
-    let mut child = lab
-        .kubelab()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap())
         .lines()
         .map(|l| l.unwrap());
@@ -75,7 +68,9 @@ fn run_until(
 /// long the run took to end after the kill, and everything the run printed.
 fn kill_mid_run(lab: &Lab, cluster: &Cluster, component: &str) -> (Option<i32>, Duration, String) {
     let pid = component_pid(cluster, component);
-    let (mut child, seen, rest) = run_until(lab, &["run", "--jobs", "2"], |line| {
+    let mut command = lab.kubelab();
+    command.args(["run", "--jobs", "2"]).stdout(Stdio::null());
+    let (mut child, seen, rest) = run_until(command, |line| {
         line.contains('✓') && line.contains("applied")
     });
     kill_dead(pid);
@@ -214,25 +209,14 @@ fn without_the_controller_manager_a_held_namespace_times_out_saying_no_controlle
         command
     };
     // The controller manager dies once the pod made its ConfigMap.
-    let mut child = through_kubeconfig(&lab)
-        .args(run)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut said = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let hit = line.contains('✓') && line.contains("holds the namespace");
-        said.push(line);
-        if hit {
-            break;
-        }
-    }
+    let mut command = through_kubeconfig(&lab);
+    command.args(run).stdout(Stdio::piped());
+    let (child, mut said, rest) = run_until(command, |line| {
+        line.contains('✓') && line.contains("holds the namespace")
+    });
     kill_dead(component_pid(&cluster, "kube-controller-manager"));
     let killed = Instant::now();
-    said.extend(lines.map(|l| l.unwrap()));
+    said.extend(rest);
     let out = child.wait_with_output().unwrap();
     let took = killed.elapsed();
     release(&cluster);
