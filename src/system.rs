@@ -25,9 +25,16 @@ static STOP: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> = std::sync::
 /// While a shell in the foreground owns the terminal, its Ctrl-C is the shell's.
 static SHELL_OWNS_CTRL_C: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Set from the signal handler itself: true from the moment a signal arrives, also
-/// after the runtime (and the task below) is gone.
-static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set from the signal handler itself, so it holds from the moment a signal arrives,
+/// also after the runtime (and the task below) is gone. One atomic for both the signal
+/// and a command's decision to keep its result, so there is no moment between the two.
+static PHASE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(WORKING);
+/// No signal yet; the command may still change its mind.
+const WORKING: u8 = 0;
+/// A signal came while the command was working: it stops, undoes, and exits 130.
+const SIGNALLED: u8 = 1;
+/// The command kept its result (a cluster that is up stays up): a later signal is late.
+const KEPT: u8 = 2;
 
 /// Installs the handlers (once; inside a Tokio runtime). main calls it first thing, so
 /// a signal never meets the default disposition once kubelab may have changed anything.
@@ -38,7 +45,12 @@ pub fn catch_interrupts() {
             // Only atomics here: this runs inside the signal handler.
             let action = move || {
                 if !(is_ctrl_c && SHELL_OWNS_CTRL_C.load(Ordering::SeqCst) > 0) {
-                    SIGNALLED.store(true, Ordering::SeqCst);
+                    let _ = PHASE.compare_exchange(
+                        WORKING,
+                        SIGNALLED,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
                 }
             };
             // SAFETY: the action only touches atomics, which is async-signal-safe.
@@ -58,7 +70,7 @@ pub fn catch_interrupts() {
                 }
                 // The handler decided, when the signal came, whether it counts (a
                 // shell's Ctrl-C does not); this task may see it later.
-                if SIGNALLED.load(Ordering::SeqCst) {
+                if PHASE.load(Ordering::SeqCst) == SIGNALLED {
                     latch.send_replace(true);
                 }
             }
@@ -74,10 +86,22 @@ pub async fn interrupted() {
     let _ = stopped.wait_for(|stopped| *stopped).await;
 }
 
-/// Whether Ctrl-C or SIGTERM has arrived since the process started.
+/// Whether Ctrl-C or SIGTERM has arrived since the process started (and before the
+/// command kept its result).
 pub fn was_interrupted() -> bool {
-    SIGNALLED.load(std::sync::atomic::Ordering::SeqCst)
-        || STOP.get().is_some_and(|stop| *stop.borrow())
+    PHASE.load(std::sync::atomic::Ordering::SeqCst) == SIGNALLED
+}
+
+/// A command that made something meant to last (a cluster, a class) calls this once it
+/// is complete: false if a signal came first (the command undoes what it made), true
+/// if the result is kept. A signal after that is too late to undo anything, so it no
+/// longer turns the exit into 130 for a result that stays.
+pub fn keep_result() -> bool {
+    use std::sync::atomic::Ordering;
+    match PHASE.compare_exchange(WORKING, KEPT, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => true,
+        Err(phase) => phase == KEPT,
+    }
 }
 
 /// While it lives, Ctrl-C does not stop kubelab: the shell in the foreground takes it.

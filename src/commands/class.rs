@@ -124,9 +124,9 @@ async fn up(args: ClassUpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         _ = crate::system::interrupted() => Err(AppError::Cluster(cluster::Error::Interrupted)),
     };
     // Interrupted as it finished: undone, as at any other moment.
-    let made = made.and_then(|class| match crate::system::was_interrupted() {
-        true => Err(AppError::Cluster(cluster::Error::Interrupted)),
-        false => Ok(class),
+    let made = made.and_then(|class| match crate::system::keep_result() {
+        false => Err(AppError::Cluster(cluster::Error::Interrupted)),
+        true => Ok(class),
     });
     match made {
         Ok(class) => {

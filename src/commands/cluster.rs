@@ -95,9 +95,23 @@ async fn up(args: UpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
         images,
     };
     let ensured = provider.ensure(&options, ui).await?;
+    let how = if ensured == Ensured::Reused {
+        "reused"
+    } else {
+        "created"
+    };
+    let ready = match ready_message(provider.as_ref(), &name, how).await {
+        Ok(ready) => ready,
+        Err(error) if ensured == Ensured::Started => {
+            provider.teardown(ui).await?;
+            return Err(error);
+        }
+        Err(error) => return Err(error),
+    };
     // Interrupted as the start finished: what this up started goes, as at any other
-    // moment of it (a reused cluster stays: it was there before).
-    if ensured == Ensured::Started && crate::system::was_interrupted() {
+    // moment of it (a reused cluster stays: it was there before). Past this point the
+    // cluster is kept, and a signal is too late to change that.
+    if ensured == Ensured::Started && !crate::system::keep_result() {
         provider.teardown(ui).await?;
         return Err(AppError::Cluster(cluster::Error::Interrupted));
     }
@@ -106,25 +120,29 @@ async fn up(args: UpArgs, ui: &Ui) -> Result<ExitCode, AppError> {
             "cluster '{name}' is already running and healthy: reusing it"
         ));
     }
-    let how = if ensured == Ensured::Reused {
-        "reused"
-    } else {
-        "created"
-    };
+    println!("{ready}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `cluster up` prints once the cluster is ready: where it is, and what to type.
+async fn ready_message(
+    provider: &dyn cluster::Provider,
+    name: &str,
+    how: &str,
+) -> Result<String, AppError> {
     let (kubeconfig, context) = provider.kubeconfig()?;
-    match context {
-        Some(context) => println!(
+    Ok(match context {
+        Some(context) => format!(
             "{} cluster '{name}' is ready ({how}).\n  kubectl --context {context} get nodes\n  kubelab run --provider {}",
             provider.name(),
             provider.name()
         ),
         None => {
             let server = provider.connect().await?.server;
-            println!(
+            format!(
                 "Cluster '{name}' is ready ({how}) at {server}.\n  export KUBECONFIG={}\n  kubectl get namespaces",
                 kubeconfig.display()
             )
         }
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }

@@ -377,7 +377,13 @@ impl Startup {
         binary: &std::path::Path,
         args: Vec<String>,
     ) -> Result<(), Error> {
-        let started = process::start(component, binary, &args, &self.state.log(component))?;
+        let started = process::start(
+            component,
+            binary,
+            &args,
+            &self.state.log(component),
+            &self.state.scratch(),
+        )?;
         record.processes.push(started.record.clone());
         self.started.push(started);
         self.state.write_record(record)

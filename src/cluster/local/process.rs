@@ -54,6 +54,7 @@ pub fn start(
     binary: &Path,
     args: &[String],
     log: &Path,
+    scratch: &Path,
 ) -> Result<Started, Error> {
     let log_file = OpenOptions::new()
         .create(true)
@@ -65,6 +66,7 @@ pub fn start(
         .context(|| format!("opening log {}", log.display()))?;
     let child = Command::new(binary)
         .args(args)
+        .env("TMPDIR", scratch)
         .stdin(Stdio::null())
         .stdout(log_file)
         .stderr(stderr)
@@ -191,11 +193,32 @@ mod tests {
         assert!(!record.is_running());
     }
 
+    #[test]
+    fn a_component_writes_its_temporary_files_in_the_clusters_scratch_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("env.log");
+        let scratch = dir.path().join("tmp");
+        let args = ["-c".to_string(), "echo \"$TMPDIR\"".to_string()];
+        let mut started = start("env", Path::new("/bin/sh"), &args, &log, &scratch).unwrap();
+        while started.exit_status().is_none() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let said = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(said.trim(), scratch.to_str().unwrap());
+    }
+
     #[tokio::test]
     async fn stop_all_ends_a_process_that_ignores_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("sleep.log");
-        let mut started = start("sleeper", Path::new("/bin/sleep"), &["30".into()], &log).unwrap();
+        let mut started = start(
+            "sleeper",
+            Path::new("/bin/sleep"),
+            &["30".into()],
+            &log,
+            dir.path(),
+        )
+        .unwrap();
         assert!(started.record.is_running());
         let killed = stop_all(
             std::slice::from_ref(&started.record),
@@ -214,7 +237,7 @@ mod tests {
             "-c".to_string(),
             "trap '' TERM; echo ready; sleep 30 & wait".to_string(),
         ];
-        let mut started = start("stubborn", Path::new("/bin/sh"), &args, &log).unwrap();
+        let mut started = start("stubborn", Path::new("/bin/sh"), &args, &log, dir.path()).unwrap();
         // Wait until the trap is set before signalling.
         while !std::fs::read_to_string(&log).unwrap().contains("ready") {
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -136,7 +136,7 @@ mod tests {
             "-c".to_string(),
             "echo 'bad flag --x' >&2; exit 7".to_string(),
         ];
-        let started = start("dies", Path::new("/bin/sh"), &args, &log).unwrap();
+        let started = start("dies", Path::new("/bin/sh"), &args, &log, dir.path()).unwrap();
         let mut processes = vec![started];
         let result: Result<(), _> = wait_until(
             "dies",

@@ -55,6 +55,11 @@ impl StateDir {
     pub fn log(&self, component: &str) -> PathBuf {
         self.dir.join("logs").join(format!("{component}.log"))
     }
+    /// The components' TMPDIR: what one of them leaves there when it is killed mid-write
+    /// (the kubelet's mount probe, for one) goes with the cluster.
+    pub fn scratch(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
 
     pub fn exists(&self) -> bool {
         self.dir.exists()
@@ -62,7 +67,12 @@ impl StateDir {
 
     /// Creates the directory tree, private to the user (it holds keys).
     pub fn create(&self) -> Result<(), Error> {
-        for dir in [self.dir.clone(), self.pki(), self.dir.join("logs")] {
+        for dir in [
+            self.dir.clone(),
+            self.pki(),
+            self.dir.join("logs"),
+            self.scratch(),
+        ] {
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
