@@ -39,9 +39,22 @@ rss_mb() { # the cluster's processes: apiserver, etcd, controller manager (+ nod
   echo $((total / 1024))
 }
 
-run_class() { # run_class N: prints "up starts grade down rss" (ms, ms, ms, ms, MB)
-  local n=$1 t0 up starts grade down rss
-  local dir="$state/class-$n"
+# CPU seconds spent so far by the cluster's processes and by every kubelab this shell
+# (the shell SHELL_PID) has waited for: utime + stime and the children's, from
+# /proc/PID/stat.
+cpu_ms() { # cpu_ms SHELL_PID: prints "cluster kubelab"
+  local ticks=0 pid hz
+  hz=$(getconf CLK_TCK)
+  for pid in $(pgrep -f "$state" || true); do
+    ticks=$((ticks + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$((ticks * 1000 / hz)) $(awk -v hz="$hz" '{print int(($16 + $17) * 1000 / hz)}' "/proc/$1/stat")"
+}
+
+run_class() { # run_class N: prints "up starts grade down rss cluster-cpu kubelab-cpu" (ms, MB)
+  local n=$1 t0 up starts grade down rss cluster0 kubelab0 cluster1 kubelab1
+  local dir="$state/class-$n" me=$BASHPID
+  read -r cluster0 kubelab0 < <(cpu_ms "$me")
   t0=$(ms)
   "$bin" -q class up --students "$n" --class-name "c$n" --out "$dir" "${labs[@]}" >/dev/null
   up=$(($(ms) - t0))
@@ -64,12 +77,14 @@ run_class() { # run_class N: prints "up starts grade down rss" (ms, ms, ms, ms, 
   t0=$(ms)
   "$bin" -q class down --class "$dir" >/dev/null
   down=$(($(ms) - t0))
-  echo "$up $starts $grade $down $rss"
+  read -r cluster1 kubelab1 < <(cpu_ms "$me")
+  echo "$up $starts $grade $down $rss $((cluster1 - cluster0)) $((kubelab1 - kubelab0))"
 }
 
 echo "class bench: ${#labs[@]} labs (${labs[*]}), $mode, $(nproc) cores"
-read -r up1 st1 gr1 dn1 _ < <(run_class 1)
-read -r upn stn grn dnn rssn < <(run_class "$students")
+read -r up1 st1 gr1 dn1 _ cl1 kl1 < <(run_class 1)
+read -r upn stn grn dnn rssn cln kln < <(run_class "$students")
+cpu1=$((cl1 + kl1)) cpun=$((cln + kln))
 total1=$((up1 + st1 + gr1 + dn1))
 totaln=$((upn + stn + grn + dnn))
 printf '%-34s %10s %10s %8s\n' "" "1 student" "$students" "ratio"
@@ -80,4 +95,10 @@ row "class grade" "$gr1" "$grn"
 row "class down" "$dn1" "$dnn"
 row "all of it" "$total1" "$totaln"
 echo "cluster memory (RSS of its processes) with $students students' labs set up: ${rssn} MB"
+cores=$(nproc)
+printf 'CPU seconds, cluster (apiserver, etcd, controllers) + kubelab: 1 student %.1f + %.1f, %s students %.1f + %.1f\n' \
+  "$(echo "$cl1 / 1000" | bc -l)" "$(echo "$kl1 / 1000" | bc -l)" "$students" "$(echo "$cln / 1000" | bc -l)" "$(echo "$kln / 1000" | bc -l)"
+printf 'CPU (cluster + kubelab): 1 student %.1f s, %s students %.1f s (%.1fx); on %s cores the big class needs at least %.1f s of wall time: %.1fx one student\n' \
+  "$(echo "$cpu1 / 1000" | bc -l)" "$students" "$(echo "$cpun / 1000" | bc -l)" "$(echo "$cpun / $cpu1" | bc -l)" \
+  "$cores" "$(echo "$cpun / 1000 / $cores" | bc -l)" "$(echo "$cpun / $cores / $total1" | bc -l)"
 echo "target: $students students take no more than 3x one: $(echo "$totaln <= 3 * $total1" | bc -l | sed 's/1/met/; s/0/NOT met/')"

@@ -7,7 +7,7 @@ pub mod cluster_wide;
 mod error;
 mod lab;
 pub mod liveness;
-mod namespaces;
+pub(crate) mod namespaces;
 pub mod objects;
 mod outage;
 pub mod reset;
@@ -577,12 +577,8 @@ async fn finish_namespaces(
     timeout: Duration,
     ui: &Ui,
 ) -> Vec<Result<(), Error>> {
-    let fast = futures::future::join_all(
-        going
-            .iter()
-            .map(|d| namespaces::remove_now(&target.client, d.name(), d.uid())),
-    )
-    .await;
+    let fast =
+        namespaces::remove_now(&target.client, going.iter().map(|d| (d.name(), d.uid()))).await;
     for declined in fast.into_iter().filter_map(Result::err) {
         ui.info(format!("  left to the namespace controller: {declined}"));
     }

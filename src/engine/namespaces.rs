@@ -17,6 +17,9 @@ pub type Declined = String;
 /// Conflicting updates (the controllers write the namespace too) before giving up.
 const FINALIZE_TRIES: usize = 5;
 
+/// Namespaces emptied at the same time (each sends a request per type at once).
+const AT_ONCE: usize = 8;
+
 /// Every namespaced type that can be listed, and whether it can be deleted by
 /// collection. Asked now, not from the run's cached discovery: a CRD a lab made
 /// meanwhile must be swept too.
@@ -36,10 +39,32 @@ async fn namespaced_types(client: &kube::Client) -> Result<Vec<(ApiResource, boo
         .collect())
 }
 
-/// Empties and finalizes namespace `name` (the object with `uid`). Ok: it is gone, or
+/// Empties and finalizes each namespace `(name, uid)` (all of them already deleted),
+/// with one discovery for all of them: each one's result, in order. Ok: it is gone, or
 /// going now without anything left in it.
-pub async fn remove_now(
+pub async fn remove_now<'a>(
     client: &kube::Client,
+    going: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Vec<Result<(), Declined>> {
+    use futures::StreamExt;
+    let going: Vec<_> = going.into_iter().collect();
+    if going.is_empty() {
+        return Vec::new();
+    }
+    let types = match namespaced_types(client).await {
+        Ok(types) => types,
+        Err(declined) => return going.iter().map(|_| Err(declined.clone())).collect(),
+    };
+    futures::stream::iter(going)
+        .map(|(name, uid)| remove_one(client, &types, name, uid))
+        .buffered(AT_ONCE)
+        .collect()
+        .await
+}
+
+async fn remove_one(
+    client: &kube::Client,
+    types: &[(ApiResource, bool)],
     name: &str,
     uid: Option<&str>,
 ) -> Result<(), Declined> {
@@ -67,9 +92,10 @@ pub async fn remove_now(
             "namespace {name} has other finalizers: {finalizers:?}"
         ));
     }
-    let types = namespaced_types(client).await?;
-    // Pods go at once: nothing in a lab's pod needs a graceful stop.
-    let params = DeleteParams::default().grace_period(0);
+    // Pods go at once: nothing in a lab's pod needs a graceful stop. Background
+    // propagation, as the namespace controller uses: a Job's default (orphan) would hold
+    // it with the orphan finalizer until the garbage collector came by.
+    let params = DeleteParams::background().grace_period(0);
     let sweeps = types
         .iter()
         .filter(|(_, collection)| *collection)

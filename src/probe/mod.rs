@@ -89,7 +89,7 @@ pub struct ProbeContext {
     /// Made once per pod and container, even when probes side by side ask at once.
     access: Mutex<HashMap<String, AccessCell>>,
     /// Each pod's token as read in the pod (None: no token mounted), for its claims.
-    pod_tokens: Mutex<HashMap<String, Option<String>>>,
+    pod_tokens: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Option<String>>>>>,
     /// The run's cluster-wide RBAC snapshot (read again after kubelab writes RBAC).
     snapshots: Arc<crate::rbac::snapshot::Snapshots>,
     /// Where kubelab may not list RBAC cluster-wide: the lab's namespaces' RBAC
@@ -215,19 +215,25 @@ impl ProbeContext {
     /// effort: an image without `cat` still has its token; who the pod is comes from
     /// its spec.
     async fn token_in_pod(&self, access: &dyn PodAccess) -> Option<String> {
-        let key = access.ran();
-        if let Some(token) = self.pod_tokens.lock().await.get(&key) {
-            return token.clone();
-        }
-        let token = access
-            .read_file(&format!("{SERVICE_ACCOUNT_DIR}/token"))
+        // Read once per pod: probes running side by side wait for the one read.
+        let cell = self
+            .pod_tokens
+            .lock()
             .await
-            .ok()
-            .and_then(|f| f.content)
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
-        self.pod_tokens.lock().await.insert(key, token.clone());
-        token
+            .entry(access.ran())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            access
+                .read_file(&format!("{SERVICE_ACCOUNT_DIR}/token"))
+                .await
+                .ok()
+                .and_then(|f| f.content)
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+        })
+        .await
+        .clone()
     }
 }
 
@@ -555,14 +561,26 @@ async fn run_http(
         insecure: http.insecure,
         secrets,
     };
-    let out = access.run(&PodCommand::Curl(request.clone())).await?;
+    let container = access.container().map(str::to_string);
+    let sends_pod_token =
+        matches!(request.token, RequestToken::Pod) && mounts_token(pod, container.as_deref());
+    // The pod's token is read (once per pod) while the request runs, not after it in
+    // the queue for the pod's shells.
+    let pod_token = async {
+        match sends_pod_token {
+            true => ctx.token_in_pod(access).await,
+            false => None,
+        }
+    };
+    let command = PodCommand::Curl(request.clone());
+    let (out, pod_token) = tokio::join!(access.run(&command), pod_token);
+    let out = out?;
     let mut observed = observe_curl(&out.stdout, &out.stderr, out.exit_code);
     // Who the request is made as, from what it carries.
-    let container = access.container().map(str::to_string);
     match &request.token {
-        RequestToken::Pod if mounts_token(pod, container.as_deref()) => {
+        RequestToken::Pod if sends_pod_token => {
             observed.identity = Some(service_account_user(pod));
-            observed.token = ctx.token_in_pod(access).await.as_deref().map(token::info);
+            observed.token = pod_token.as_deref().map(token::info);
         }
         RequestToken::Pod | RequestToken::None => {
             observed.identity = Some("system:anonymous".into())
