@@ -128,6 +128,7 @@ begin; out=$(in_pod_kubectl "$d" get pods 2>&1 || true); end 04/fix/logs true "$
 # Lab 05: token automount disabled
 l=$labs/05-token-automount-disabled
 "$kubectl" apply -f "$l/namespace.yaml" >/dev/null
+"$kubectl" apply -f "$l/serviceaccount.yaml" >/dev/null
 "$kubectl" apply -f "$l/workloads.yaml" >/dev/null
 wait_pod quiet-workloads pure-workload
 wait_pod quiet-workloads sa-optout

@@ -143,3 +143,73 @@ fn why_explains_denials_and_allows_and_its_suggestion_really_works() {
         text(&watch)
     );
 }
+
+/// The run's RBAC view is kept by watches, not lists: a probe right after a lab writes
+/// a binding must still see it, and right after a lab deletes one must not. Each write
+/// here is asked about at once, before its watch event can be counted on.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runs_rbac_view_shows_every_write_kubelab_finished_before_it_asks() {
+    use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+    use kube::api::{Api, DeleteParams, PostParams};
+    use kubelab::rbac::snapshot::{RBAC_GROUP, Snapshots};
+
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    let client = kubelab::cluster::kubeconfig::client(&cluster.kubeconfig)
+        .await
+        .unwrap();
+    let snapshots = Snapshots::default();
+    let bound = |policy: &kubelab::rbac::Policy, name: &str| {
+        policy
+            .role_bindings
+            .get("default")
+            .is_some_and(|set| set.bindings.iter().any(|b| b.name == name))
+    };
+    let first = snapshots.cluster_wide(&client).await.unwrap().unwrap();
+    assert!(
+        first.cluster_roles.contains_key("cluster-admin"),
+        "the first view holds the cluster's default ClusterRoles"
+    );
+    let api: Api<RoleBinding> = Api::namespaced(client.clone(), "default");
+    for round in 0..20 {
+        let name = format!("watched-{round}");
+        let binding = RoleBinding {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.clone()),
+                ..Default::default()
+            },
+            role_ref: RoleRef {
+                api_group: RBAC_GROUP.into(),
+                kind: "ClusterRole".into(),
+                name: "view".into(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: "default".into(),
+                namespace: Some("default".into()),
+                ..Default::default()
+            }]),
+        };
+        let made = api.create(&PostParams::default(), &binding).await.unwrap();
+        snapshots.wrote(RBAC_GROUP, "RoleBinding", &made.metadata);
+        let policy = snapshots.cluster_wide(&client).await.unwrap().unwrap();
+        assert!(
+            bound(&policy, &name),
+            "round {round}: {name} written, not shown"
+        );
+
+        api.delete(&name, &DeleteParams::default()).await.unwrap();
+        snapshots.deleted(
+            RBAC_GROUP,
+            "RoleBinding",
+            Some("default"),
+            &name,
+            made.metadata.uid.as_deref(),
+        );
+        let policy = snapshots.cluster_wide(&client).await.unwrap().unwrap();
+        assert!(
+            !bound(&policy, &name),
+            "round {round}: {name} deleted, still shown"
+        );
+    }
+}

@@ -268,37 +268,3 @@ pub async fn remove(
     }
     Ok(namespaces)
 }
-
-/// Waits (watching, bounded) until every namespace in `names` is gone.
-pub async fn wait_gone(
-    client: &kube::Client,
-    names: &[String],
-    timeout: std::time::Duration,
-) -> Result<(), Error> {
-    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    let waits = names.iter().map(|name| {
-        let api = api.clone();
-        async move {
-            let uid = match api.get_opt(name).await {
-                Ok(Some(namespace)) => namespace.uid().unwrap_or_default(),
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(Error::kube(format!("reading namespace {name}"))(e)),
-            };
-            let gone = kube::runtime::wait::await_condition(
-                api,
-                name,
-                kube::runtime::wait::conditions::is_deleted(&uid),
-            );
-            match tokio::time::timeout(timeout, gone).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(Error::Usage(format!("watching namespace {name}: {e}"))),
-                Err(_) => Err(Error::Usage(format!(
-                    "namespace {name} is still terminating after {}s: `kubectl get namespace {name} -o yaml` shows what holds it (its conditions and finalizers)",
-                    timeout.as_secs()
-                ))),
-            }
-        }
-    });
-    futures::future::try_join_all(waits).await?;
-    Ok(())
-}

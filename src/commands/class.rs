@@ -550,15 +550,12 @@ async fn take_down(
     let step = ui.step(format!("waiting for {} namespaces to go", namespaces.len()));
     // Emptied and finalized by kubelab, without the namespace controller's 5 s hold;
     // what it declines (another finalizer, say) is the controller's, and waited for.
-    let fast = engine::namespaces::remove_now(
-        &target.client,
-        namespaces.iter().map(|n| (n.as_str(), None)),
-    )
+    let going: Vec<(&str, Option<&str>)> = namespaces.iter().map(|n| (n.as_str(), None)).collect();
+    let gone = engine::namespaces::finish(&target.client, &going, DOWN_TIMEOUT, |declined| {
+        ui.info(format!("  left to the namespace controller: {declined}"))
+    })
     .await;
-    for declined in fast.into_iter().filter_map(Result::err) {
-        ui.info(format!("  left to the namespace controller: {declined}"));
-    }
-    fence::wait_gone(&target.client, &namespaces, DOWN_TIMEOUT).await?;
+    gone.into_iter().collect::<Result<Vec<()>, _>>()?;
     step.done(format!("{} namespaces gone", namespaces.len()));
     Ok(())
 }

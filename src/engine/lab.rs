@@ -94,6 +94,10 @@ impl<'a> LabRun<'a> {
             } else {
                 vec![self.run_operation(&operations[index], index).await]
             };
+            let ran = &operations[index..index + group];
+            if ran.iter().any(|op| op.action.may_change_pods()) {
+                self.probes.pods_may_have_changed().await;
+            }
             for (op, result) in results {
                 self.ui.info(report::operation_line(&self.prefix, &result));
                 for (name, value) in &result.observed.captured {
@@ -219,8 +223,9 @@ impl<'a> LabRun<'a> {
             }
             tries += 1;
             tokio::time::sleep(Duration::from_millis(500)).await;
-            // What the cluster says may have changed: read RBAC afresh.
+            // What the cluster says may have changed: read RBAC and pods afresh.
             self.probes.refresh().await;
+            self.probes.pods_may_have_changed().await;
         }
     }
 
@@ -388,6 +393,12 @@ impl<'a> LabRun<'a> {
                         {
                             Ok((line, object)) => {
                                 report.actions.push(line);
+                                if wait_op.until.means_started()
+                                    && (wait_op.object.is_pod()
+                                        || workloads::workload_kind(&wait_op.object).is_some())
+                                {
+                                    self.probes.started(&wait_op.object, &namespace).await;
+                                }
                                 let object =
                                     object.map(|o| serde_json::to_value(o).unwrap_or_default());
                                 capture(&wait_op.capture, object.as_ref(), &mut report);

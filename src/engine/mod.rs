@@ -577,16 +577,10 @@ async fn finish_namespaces(
     timeout: Duration,
     ui: &Ui,
 ) -> Vec<Result<(), Error>> {
-    let fast =
-        namespaces::remove_now(&target.client, going.iter().map(|d| (d.name(), d.uid()))).await;
-    for declined in fast.into_iter().filter_map(Result::err) {
-        ui.info(format!("  left to the namespace controller: {declined}"));
-    }
-    futures::future::join_all(
-        going
-            .iter()
-            .map(|d| objects::wait_all_gone(&target.client, std::slice::from_ref(d), timeout)),
-    )
+    let going: Vec<(&str, Option<&str>)> = going.iter().map(|d| (d.name(), d.uid())).collect();
+    namespaces::finish(&target.client, &going, timeout, |declined| {
+        ui.info(format!("  left to the namespace controller: {declined}"))
+    })
     .await
 }
 
@@ -722,11 +716,10 @@ async fn run_lab(
             settings.wait_for_namespaces,
         )
         .await;
-        for object in &objects {
-            target.rbac_snapshots.wrote(&object.group(), &object.kind);
-        }
         match deleted {
-            Ok(namespaces) => {
+            Ok(objects::Removed { namespaces, gone }) => {
+                gone.iter()
+                    .for_each(|d| d.gone_from(&target.rbac_snapshots));
                 let later_note = if namespaces.is_empty() {
                     String::new()
                 } else {

@@ -5,7 +5,9 @@
 //! type empty, and finalizes it, so the API server removes it at once. Whatever stops
 //! this (another finalizer, a request the user may not make, an object that stays, a
 //! type that cannot be deleted by collection holding objects) leaves the namespace to
-//! the controller, and the caller waits as before.
+//! the controller, and `finish` waits for it as for the others.
+
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
@@ -39,10 +41,34 @@ async fn namespaced_types(client: &kube::Client) -> Result<Vec<(ApiResource, boo
         .collect())
 }
 
+/// Namespaces already deleted, gone: emptied and finalized here where it can be, the
+/// rest left to the namespace controller (each reason told to `declined`), then waited
+/// for (watching, together, each within `timeout`). Each one's result, in order.
+pub async fn finish(
+    client: &kube::Client,
+    going: &[(&str, Option<&str>)],
+    timeout: Duration,
+    declined: impl Fn(&Declined),
+) -> Vec<Result<(), super::Error>> {
+    for reason in remove_now(client, going.iter().copied())
+        .await
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+    {
+        declined(reason);
+    }
+    futures::future::join_all(
+        going
+            .iter()
+            .map(|(name, uid)| super::objects::wait_namespace_gone(client, name, *uid, timeout)),
+    )
+    .await
+}
+
 /// Empties and finalizes each namespace `(name, uid)` (all of them already deleted),
 /// with one discovery for all of them: each one's result, in order. Ok: it is gone, or
 /// going now without anything left in it.
-pub async fn remove_now<'a>(
+async fn remove_now<'a>(
     client: &kube::Client,
     going: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
 ) -> Vec<Result<(), Declined>> {

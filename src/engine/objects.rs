@@ -274,10 +274,8 @@ impl Objects {
             self.created.lock().await.push(created.clone());
         }
         let send = || async {
-            if create {
-                api.create(&PostParams::default(), &object)
-                    .await
-                    .map(|_| ())
+            let answer = if create {
+                api.create(&PostParams::default(), &object).await
             } else {
                 api.patch(
                     &name,
@@ -285,12 +283,17 @@ impl Objects {
                     &Patch::Apply(&object),
                 )
                 .await
-                .map(|_| ())
+            };
+            if let Ok(written) = &answer {
+                self.rbac_snapshots.wrote(
+                    &resolved.resource.group,
+                    &resolved.resource.kind,
+                    &written.metadata,
+                );
             }
+            answer.map(|_| ())
         };
         let mut result = send().await;
-        self.rbac_snapshots
-            .wrote(&resolved.resource.group, &resolved.resource.kind);
         // A namespace made a moment ago may not have its `default` ServiceAccount yet
         // (the controller makes it): wait for it, then ask again.
         if let (Err(kube::Error::Api(e)), Some(namespace)) = (&result, &created.namespace)
@@ -447,11 +450,14 @@ impl Objects {
                     .await
             }
         };
-        self.rbac_snapshots
-            .wrote(&resolved.resource.group, &resolved.resource.kind);
-        result.map_err(|source| {
+        let patched = result.map_err(|source| {
             Error::from_kube_as(format!("patching {what}"), source, identity.is_some())
         })?;
+        self.rbac_snapshots.wrote(
+            &resolved.resource.group,
+            &resolved.resource.kind,
+            &patched.metadata,
+        );
         Ok(format!("patched {what}"))
     }
 
@@ -474,8 +480,6 @@ impl Objects {
             ..Default::default()
         };
         let answer = api.delete(name, &params).await;
-        self.rbac_snapshots
-            .wrote(&resolved.resource.group, &resolved.resource.kind);
         let uid = match answer {
             Ok(answer) => deleted_uid(answer),
             Err(kube::Error::Api(status)) if status.code == 404 => {
@@ -489,6 +493,13 @@ impl Objects {
                 ));
             }
         };
+        self.rbac_snapshots.deleted(
+            &resolved.resource.group,
+            &resolved.resource.kind,
+            resolved.namespaced.then_some(namespace),
+            name,
+            uid.as_deref(),
+        );
         let admin = resolved.api(&self.client, namespace);
         wait_gone(admin, name, uid.as_deref(), &what, timeout).await?;
         self.created.lock().await.retain(|c| {
@@ -554,6 +565,20 @@ async fn wait_gone(
             })
         }
     }
+}
+
+/// Waits (watching, bounded) until namespace `name` (of `uid`, when known) is gone.
+pub(crate) async fn wait_namespace_gone(
+    client: &kube::Client,
+    name: &str,
+    uid: Option<&str>,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let resource =
+        kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&());
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let what = describe("Namespace", None, name);
+    wait_gone(api, name, uid, &what, timeout).await
 }
 
 /// Why an object is still there: its finalizers and, for a namespace, its conditions.
@@ -665,17 +690,36 @@ impl Deleting {
     pub fn uid(&self) -> Option<&str> {
         self.uid.as_deref()
     }
+
+    /// Tells the run's RBAC view that it is gone (an RBAC object's deletion is then
+    /// waited for before a probe explains itself).
+    pub fn gone_from(&self, rbac: &crate::rbac::snapshot::Snapshots) {
+        let object = &self.object;
+        rbac.deleted(
+            &object.group(),
+            &object.kind,
+            object.namespace.as_deref(),
+            &object.name,
+            self.uid(),
+        );
+    }
+}
+
+/// What a lab's cleanup deleted: its namespaces still going, and the rest, gone.
+pub struct Removed {
+    pub namespaces: Vec<Deleting>,
+    pub gone: Vec<Deleting>,
 }
 
 /// Deletes `created` and waits for everything but its namespaces, which the namespace
-/// controller takes seconds to empty: those are returned, to be waited for once, at
-/// the end of the run. What lives in a namespace that goes is not deleted one by one.
+/// controller takes seconds to empty: those are returned apart, to be waited for once,
+/// at the end of the run. What lives in a namespace that goes is not deleted one by one.
 pub async fn delete_leaving_namespaces(
     client: &kube::Client,
     created: &[Created],
     timeout: Duration,
     namespaces_waited_for: bool,
-) -> Result<Vec<Deleting>, Error> {
+) -> Result<Removed, Error> {
     // When nobody waits for the namespaces, what is inside them is deleted and
     // checked gone here.
     let deleting = request_deletes(client, created, namespaces_waited_for).await?;
@@ -683,7 +727,10 @@ pub async fn delete_leaving_namespaces(
         .into_iter()
         .partition(|d| d.object.kind == "Namespace");
     wait_all_gone(client, &rest, timeout).await?;
-    Ok(namespaces)
+    Ok(Removed {
+        namespaces,
+        gone: rest,
+    })
 }
 
 async fn request_deletes(

@@ -45,6 +45,8 @@ use crate::scenario::{
 pub enum Error {
     #[error("{0}: {1}")]
     Kube(String, #[source] kube::Error),
+    #[error("reading the cluster's RBAC objects: {0}")]
+    Rbac(#[from] crate::rbac::snapshot::Error),
     #[error("{0}")]
     Host(String),
     #[error("{0}")]
@@ -90,7 +92,11 @@ pub struct ProbeContext {
     access: Mutex<HashMap<String, AccessCell>>,
     /// Each pod's token as read in the pod (None: no token mounted), for its claims.
     pod_tokens: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Option<String>>>>>,
-    /// The run's cluster-wide RBAC snapshot (read again after kubelab writes RBAC).
+    /// Pods as the wait for them just found them, by namespace and reference: a probe
+    /// after the wait needs no new read of its pod (a quorum read that, with labs side
+    /// by side, was most of a probe's time). Forgotten once pods may have changed.
+    started: Mutex<HashMap<(String, String), Arc<dyn PodAccess>>>,
+    /// The run's RBAC view, kept by watches.
     snapshots: Arc<crate::rbac::snapshot::Snapshots>,
     /// Where kubelab may not list RBAC cluster-wide: the lab's namespaces' RBAC
     /// objects, read once per group of probes (operations between groups may change
@@ -126,6 +132,7 @@ impl ProbeContext {
             pace,
             snapshots,
             access: Mutex::default(),
+            started: Mutex::default(),
             pod_tokens: Mutex::default(),
             policy: Mutex::default(),
         }
@@ -155,13 +162,7 @@ impl ProbeContext {
     }
 
     async fn policy(&self) -> Result<Arc<Policy>, Error> {
-        let reading = |e| Error::Kube("reading the cluster's RBAC objects".into(), e);
-        if let Some(policy) = self
-            .snapshots
-            .cluster_wide(&self.client)
-            .await
-            .map_err(reading)?
-        {
+        if let Some(policy) = self.snapshots.cluster_wide(&self.client).await? {
             return Ok(policy);
         }
         let cell = self.policy.lock().await.clone();
@@ -183,6 +184,15 @@ impl ProbeContext {
         namespace: &str,
         container: Option<&str>,
     ) -> Result<Arc<dyn PodAccess>, Error> {
+        if container.is_none()
+            && let Some(access) = self
+                .started
+                .lock()
+                .await
+                .get(&(namespace.to_string(), reference.to_string()))
+        {
+            return Ok(access.clone());
+        }
         let pod = crate::engine::workloads::pod_for(&self.client, reference, namespace)
             .await
             .map_err(|e| match e {
@@ -209,6 +219,24 @@ impl ProbeContext {
         })
         .await
         .cloned()
+    }
+
+    /// A lab waited for the pod `reference` names (a Pod, or a workload's newest pod)
+    /// and it is there: probes that follow reach it without reading it again. On the
+    /// host, kubelab stands in for the kubelet, which mounts a pod's volumes (its
+    /// token, the CA's ConfigMap) before the pod starts: they are materialized now, not
+    /// by the first probe. A failure is left for that probe to meet and report.
+    pub async fn started(&self, reference: &ObjectRef, namespace: &str) {
+        let key = (namespace.to_string(), reference.to_string());
+        self.started.lock().await.remove(&key);
+        if let Ok(access) = self.pod_access(reference, namespace, None).await {
+            self.started.lock().await.insert(key, access);
+        }
+    }
+
+    /// An operation may have changed pods: each probe reads its pod again.
+    pub async fn pods_may_have_changed(&self) {
+        self.started.lock().await.clear();
     }
 
     /// The pod's own token, read in the pod (for its claims; never printed). Best

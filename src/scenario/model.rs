@@ -217,6 +217,19 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether it may change which pods there are (or what they are).
+    pub fn may_change_pods(&self) -> bool {
+        match self {
+            Action::Apply(_)
+            | Action::Create(_)
+            | Action::Patch(_)
+            | Action::Delete(_)
+            | Action::Restart(_) => true,
+            Action::Probe(probe) => probe.may_write(),
+            Action::Assert(_) | Action::Events(_) | Action::Wait(_) | Action::Token(_) => false,
+        }
+    }
+
     /// What the operation does, in a few words: "apply rbac.yaml", "wait for pod/x (ready)".
     pub fn describe(&self) -> String {
         match self {
@@ -632,6 +645,14 @@ pub enum WaitFor {
     Condition(String),
     /// A field of the object equals a value: `{jsonpath: {path: status.phase, value: Succeeded}}`.
     Jsonpath(JsonpathWait),
+}
+
+impl WaitFor {
+    /// Whether, for a Pod or workload, it waits for pods to be there (and, where a node
+    /// runs them, started).
+    pub fn means_started(&self) -> bool {
+        matches!(self, WaitFor::Ready | WaitFor::Running | WaitFor::Created)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]

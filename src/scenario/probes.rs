@@ -26,6 +26,19 @@ pub enum Probe {
 }
 
 impl Probe {
+    /// Whether running it may change the cluster: a request that is not a read, or a
+    /// command.
+    pub fn may_write(&self) -> bool {
+        match self {
+            Probe::Http(http) => !matches!(
+                http.method.to_uppercase().as_str(),
+                "GET" | "HEAD" | "OPTIONS"
+            ),
+            Probe::Exec(_) | Probe::Kubectl(_) => true,
+            Probe::File(_) | Probe::CanI(_) | Probe::Logs(_) => false,
+        }
+    }
+
     pub fn key(&self) -> &'static str {
         match self {
             Probe::Http(_) => "http",
