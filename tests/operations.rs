@@ -147,6 +147,15 @@ fn every_probe_kind_runs_from_the_pod() {
         op(lab, "named_token").observed.identity.as_deref(),
         Some("system:serviceaccount:op-probes:prober")
     );
+    // The pod a wait resolved is forgotten once it is deleted: the new pod of that
+    // name is reached with its own token (the old pod's is rejected, its pod gone).
+    let remade = op(lab, "remade_pod");
+    assert_eq!(remade.outcome, Outcome::Passed, "{remade:#?}");
+    assert_ne!(
+        remade.observed.captured["NEW_UID"],
+        op(lab, "wait_3").observed.captured["POD_UID"],
+        "the new pod read itself"
+    );
     // The named token's value reached the request, not the command shown.
     assert!(
         op(lab, "named_token")

@@ -50,7 +50,7 @@ pub async fn finish(
     timeout: Duration,
     declined: impl Fn(&Declined),
 ) -> Vec<Result<(), super::Error>> {
-    for reason in remove_now(client, going.iter().copied())
+    for reason in remove_now(client, going)
         .await
         .iter()
         .filter_map(|r| r.as_ref().err())
@@ -68,12 +68,11 @@ pub async fn finish(
 /// Empties and finalizes each namespace `(name, uid)` (all of them already deleted),
 /// with one discovery for all of them: each one's result, in order. Ok: it is gone, or
 /// going now without anything left in it.
-async fn remove_now<'a>(
+async fn remove_now(
     client: &kube::Client,
-    going: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    going: &[(&str, Option<&str>)],
 ) -> Vec<Result<(), Declined>> {
     use futures::StreamExt;
-    let going: Vec<_> = going.into_iter().collect();
     if going.is_empty() {
         return Vec::new();
     }
@@ -81,8 +80,14 @@ async fn remove_now<'a>(
         Ok(types) => types,
         Err(declined) => return going.iter().map(|_| Err(declined.clone())).collect(),
     };
-    futures::stream::iter(going)
-        .map(|(name, uid)| remove_one(client, &types, name, uid))
+    // Owned names: a stream of futures borrowing them is not Send in a spawned lab.
+    let owned: Vec<(String, Option<String>)> = going
+        .iter()
+        .map(|(name, uid)| (name.to_string(), uid.map(str::to_string)))
+        .collect();
+    let types = &types;
+    futures::stream::iter(owned)
+        .map(|(name, uid)| async move { remove_one(client, types, &name, uid.as_deref()).await })
         .buffered(AT_ONCE)
         .collect()
         .await

@@ -633,24 +633,36 @@ pub fn terminating_state(object: &DynamicObject) -> String {
 }
 
 /// The existing object, or None; an object being deleted (a namespace from an earlier
-/// run, say) is waited for until it is gone.
+/// run or lab, say) is waited for until it is gone. A namespace is emptied and
+/// finalized meanwhile, as the namespace controller would after its 5 s hold.
 async fn wait_unless_terminating(
     api: &Api<DynamicObject>,
     name: &str,
     object: &str,
 ) -> Result<Option<DynamicObject>, Error> {
+    const TIMEOUT: Duration = Duration::from_secs(120);
     let existing = api
         .get_opt(name)
         .await
         .map_err(|source| Error::from_kube(format!("reading {object}"), source))?;
     match existing {
+        Some(o)
+            if o.metadata.deletion_timestamp.is_some()
+                && o.types.as_ref().is_some_and(|t| t.kind == "Namespace") =>
+        {
+            let going = [(name, o.metadata.uid.as_deref())];
+            let client = api.clone().into_client();
+            let gone = super::namespaces::finish(&client, &going, TIMEOUT, |_| {}).await;
+            gone.into_iter().next().unwrap_or(Ok(()))?;
+            Ok(None)
+        }
         Some(o) if o.metadata.deletion_timestamp.is_some() => {
             wait_gone(
                 api.clone(),
                 name,
                 o.metadata.uid.as_deref(),
                 object,
-                Duration::from_secs(120),
+                TIMEOUT,
             )
             .await?;
             Ok(None)

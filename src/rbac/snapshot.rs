@@ -36,12 +36,14 @@ const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("listing {kind} to watch them: {source}")]
+    #[error("watching {kind}: {source}")]
     Watch {
         kind: &'static str,
         #[source]
-        source: kube::Error,
+        source: watcher::Error,
     },
+    #[error("the watch on {kind} ended before its first list")]
+    Ended { kind: &'static str },
     #[error(
         "the watch on {kind} has not shown {what}, written {}s ago: is the API server overloaded?",
         BARRIER_TIMEOUT.as_secs()
@@ -207,15 +209,9 @@ where
                     // Before the first list this ends the watch (a 403: kubelab may not
                     // list RBAC cluster-wide); after it the watcher retries, backing off.
                     if let Some(ready) = ready.take() {
-                        let source = match e {
-                            watcher::Error::InitialListFailed(e)
-                            | watcher::Error::WatchStartFailed(e)
-                            | watcher::Error::WatchFailed(e) => e,
-                            other => kube::Error::Service(Box::new(other)),
-                        };
                         let _ = ready.send(Err(Error::Watch {
                             kind: kind.plural(),
-                            source,
+                            source: e,
                         }));
                         return;
                     }
@@ -276,15 +272,16 @@ impl Watches {
             changed,
             tasks: vec![a, b, d, e],
         };
-        let gone = |_| Error::Behind {
-            kind: "rbac",
-            what: "its first list".into(),
+        let ended = |kind: Kind| {
+            move |_| Error::Ended {
+                kind: kind.plural(),
+            }
         };
         let (r, c, b, d) = tokio::join!(roles_rx, crs_rx, rbs_rx, crbs_rx);
-        r.map_err(gone)??;
-        c.map_err(gone)??;
-        b.map_err(gone)??;
-        d.map_err(gone)??;
+        r.map_err(ended(Kind::Role))??;
+        c.map_err(ended(Kind::ClusterRole))??;
+        b.map_err(ended(Kind::RoleBinding))??;
+        d.map_err(ended(Kind::ClusterRoleBinding))??;
         Ok(watches)
     }
 
@@ -313,6 +310,9 @@ impl Watches {
 
 #[derive(Default)]
 pub struct Snapshots {
+    /// Set before the watches start: a write before it is in their first lists, and
+    /// is not recorded.
+    watching: AtomicBool,
     watches: OnceCell<Watches>,
     /// RBAC writes kubelab has finished.
     writes: Arc<AtomicU64>,
@@ -366,6 +366,10 @@ impl Snapshots {
         if self.namespaced_only.load(Ordering::SeqCst) {
             return;
         }
+        let seq = self.writes.fetch_add(1, Ordering::SeqCst);
+        if !self.watching.load(Ordering::SeqCst) {
+            return;
+        }
         let namespace = namespace.filter(|ns| !ns.is_empty()).map(str::to_string);
         let mut expected = self.expected.lock().unwrap_or_else(|e| e.into_inner());
         // Only an object's latest write matters: it supersedes the ones before.
@@ -375,7 +379,7 @@ impl Snapshots {
             namespace,
             name: name.to_string(),
             shown,
-            seq: self.writes.fetch_add(1, Ordering::SeqCst),
+            seq,
         });
     }
 
@@ -410,6 +414,7 @@ impl Snapshots {
         if self.namespaced_only.load(Ordering::SeqCst) {
             return Ok(None);
         }
+        self.watching.store(true, Ordering::SeqCst);
         let started = self
             .watches
             .get_or_try_init(|| Watches::start(client, &self.writes))
@@ -417,7 +422,7 @@ impl Snapshots {
         let watches = match started {
             Ok(watches) => watches,
             Err(Error::Watch {
-                source: kube::Error::Api(e),
+                source: watcher::Error::InitialListFailed(kube::Error::Api(e)),
                 ..
             }) if e.code == 403 => {
                 self.namespaced_only.store(true, Ordering::SeqCst);
@@ -461,13 +466,31 @@ mod tests {
         }
     }
 
+    fn watching() -> Snapshots {
+        let snapshots = Snapshots::default();
+        snapshots.watching.store(true, Ordering::SeqCst);
+        snapshots
+    }
+
+    #[test]
+    fn a_write_before_the_watches_start_is_not_recorded_but_counted() {
+        let snapshots = Snapshots::default();
+        snapshots.wrote(RBAC_GROUP, "Role", &meta(Some("a"), "r", "10"));
+        assert!(expected(&snapshots).is_empty(), "their first lists hold it");
+        assert_eq!(
+            snapshots.writes.load(Ordering::SeqCst),
+            1,
+            "a list that begins now starts after it"
+        );
+    }
+
     fn expected(snapshots: &Snapshots) -> Vec<Expected> {
         snapshots.expected.lock().unwrap().clone()
     }
 
     #[test]
     fn only_a_write_of_an_rbac_kind_is_waited_for() {
-        let snapshots = Snapshots::default();
+        let snapshots = watching();
         snapshots.wrote("", "Pod", &meta(Some("a"), "p", "5"));
         snapshots.wrote("apps", "Deployment", &meta(Some("a"), "d", "6"));
         snapshots.wrote("", "Role", &meta(Some("a"), "r", "7")); // some other Role
@@ -492,7 +515,7 @@ mod tests {
 
     #[test]
     fn a_later_write_of_an_object_supersedes_the_one_before() {
-        let snapshots = Snapshots::default();
+        let snapshots = watching();
         snapshots.wrote(RBAC_GROUP, "Role", &meta(Some("a"), "r", "10"));
         snapshots.wrote(RBAC_GROUP, "Role", &meta(Some("b"), "r", "11"));
         snapshots.deleted(RBAC_GROUP, "Role", Some("a"), "r", None);
