@@ -183,6 +183,27 @@ fn a_real_node_runs_the_lab_pods_and_down_leaves_nothing() {
         "{operations:#?}"
     );
 
+    // --no-wait: the pods of a namespace the run made go with grace 0. Left to the
+    // garbage collector (the Deployment's deletion), each would take its own 300 s
+    // grace period and the cleanup would fail its 60 s timeout.
+    let stubborn =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/node-stubborn");
+    let out = lab.run(&[
+        "run",
+        "--no-wait",
+        "--cleanup-timeout",
+        "60s",
+        "--dir",
+        stubborn.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: RunReport = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report.labs[0].outcome, kubelab::report::Outcome::Passed);
+    let pods = cluster.kubectl_ok(&["get", "pods", "-n", "node-stubborn", "-o", "name"]);
+    assert!(pods.trim().is_empty(), "pods left: {pods}");
+
     // Hands-on with real pods: lab 04's kubectl in the pod is Forbidden and diagnosed;
     // the solution's restart makes the real container list the pods.
     let out = lab.run(&["start", "04"]);

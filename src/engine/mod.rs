@@ -723,8 +723,13 @@ async fn run_lab(
                 let later_note = if namespaces.is_empty() {
                     String::new()
                 } else {
+                    let then = if settings.wait_for_namespaces {
+                        "the run waits for it at its end"
+                    } else {
+                        "left to the namespace controller (--no-wait)"
+                    };
                     format!(
-                        " ({} going; the run waits for it at its end)",
+                        " ({} going; {then})",
                         namespaces
                             .iter()
                             .map(objects::Deleting::describe)

@@ -738,11 +738,34 @@ pub async fn delete_leaving_namespaces(
     let (namespaces, rest): (Vec<Deleting>, Vec<Deleting>) = deleting
         .into_iter()
         .partition(|d| d.object.kind == "Namespace");
+    if !namespaces_waited_for {
+        stop_pods_at_once(client, &namespaces).await;
+    }
     wait_all_gone(client, &rest, timeout).await?;
     Ok(Removed {
         namespaces,
         gone: rest,
     })
+}
+
+/// Deletes every pod left in namespaces kubelab made and has just deleted, with grace
+/// 0, as the namespace sweep does. Their workloads are being deleted, but the garbage
+/// collector deletes their pods with the pods' own grace period, which the kubelet
+/// then waits out; the terminating namespace refuses replacements. Best effort: what
+/// is refused here still goes that slower way, and is waited for all the same.
+async fn stop_pods_at_once(client: &kube::Client, namespaces: &[Deleting]) {
+    use k8s_openapi::api::core::v1::Pod;
+    let params = DeleteParams::background().grace_period(0);
+    futures::future::join_all(namespaces.iter().map(|namespace| {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace.object.name);
+        let params = params.clone();
+        async move {
+            let _ = pods
+                .delete_collection(&params, &kube::api::ListParams::default())
+                .await;
+        }
+    }))
+    .await;
 }
 
 async fn request_deletes(
