@@ -225,13 +225,13 @@ async fn apply_one(
 
 /// Deletes everything labelled with the class (one student's when `student` is given):
 /// namespaces (which takes what is in them), then the cluster-wide objects. Returns the
-/// namespaces, to wait for.
+/// namespaces (name and uid), to wait for.
 pub async fn remove(
     client: &kube::Client,
     resources: &Resources,
     class: &str,
     student: Option<&str>,
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<(String, Option<String>)>, Error> {
     let mut selector = format!("{CLASS_LABEL}={class}");
     if let Some(student) = student {
         selector.push_str(&format!(",{STUDENT_LABEL}={student}"));
@@ -249,6 +249,9 @@ pub async fn remove(
             .await
             .map_err(Error::kube(format!("listing the class's {kind}")))?;
         let names: Vec<String> = list.items.iter().map(|o| o.name_any()).collect();
+        if kind == "namespaces" {
+            namespaces = list.items.iter().map(|o| (o.name_any(), o.uid())).collect();
+        }
         futures::stream::iter(names.iter().map(|name| {
             let api = api.clone();
             async move {
@@ -262,9 +265,6 @@ pub async fn remove(
         .buffer_unordered(PARALLEL)
         .try_collect::<Vec<()>>()
         .await?;
-        if kind == "namespaces" {
-            namespaces = names;
-        }
     }
     Ok(namespaces)
 }

@@ -550,7 +550,10 @@ async fn take_down(
     let step = ui.step(format!("waiting for {} namespaces to go", namespaces.len()));
     // Emptied and finalized by kubelab, without the namespace controller's 5 s hold;
     // what it declines (another finalizer, say) is the controller's, and waited for.
-    let going: Vec<(&str, Option<&str>)> = namespaces.iter().map(|n| (n.as_str(), None)).collect();
+    let going: Vec<(&str, Option<&str>)> = namespaces
+        .iter()
+        .map(|(name, uid)| (name.as_str(), uid.as_deref()))
+        .collect();
     let gone = engine::namespaces::finish(&target.client, &going, DOWN_TIMEOUT, |declined| {
         ui.info(format!("  left to the namespace controller: {declined}"))
     })

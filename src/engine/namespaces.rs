@@ -170,6 +170,13 @@ async fn remove_one(
         else {
             return Ok(());
         };
+        // Finalizing must never reach a namespace made again under the same name.
+        if current.metadata.uid != namespace.metadata.uid {
+            return Ok(());
+        }
+        if current.metadata.deletion_timestamp.is_none() {
+            return Err(format!("namespace {name} is not terminating"));
+        }
         if let Some(spec) = current.spec.as_mut() {
             spec.finalizers = Some(Vec::new());
         }

@@ -633,8 +633,9 @@ pub fn terminating_state(object: &DynamicObject) -> String {
 }
 
 /// The existing object, or None; an object being deleted (a namespace from an earlier
-/// run or lab, say) is waited for until it is gone. A namespace is emptied and
-/// finalized meanwhile, as the namespace controller would after its 5 s hold.
+/// run or lab, say) is waited for until it is gone. A namespace kubelab made for a lab
+/// is emptied and finalized meanwhile, as the namespace controller would after its
+/// 5 s hold; any other is left to the controller.
 async fn wait_unless_terminating(
     api: &Api<DynamicObject>,
     name: &str,
@@ -648,7 +649,9 @@ async fn wait_unless_terminating(
     match existing {
         Some(o)
             if o.metadata.deletion_timestamp.is_some()
-                && o.types.as_ref().is_some_and(|t| t.kind == "Namespace") =>
+                && o.types.as_ref().is_some_and(|t| t.kind == "Namespace")
+                && o.labels().contains_key(LAB_LABEL)
+                && !o.labels().contains_key(PROVIDED_LABEL) =>
         {
             let going = [(name, o.metadata.uid.as_deref())];
             let client = api.clone().into_client();

@@ -157,6 +157,7 @@ impl ProbeContext {
 
     /// Forgets every pod's access (on the host this deletes the materialized files).
     pub async fn clear(&self) {
+        self.started.lock().await.clear();
         self.pod_tokens.lock().await.clear();
         self.access.lock().await.clear();
     }
@@ -225,10 +226,14 @@ impl ProbeContext {
     /// and it is there: probes that follow reach it without reading it again. On the
     /// host, kubelab stands in for the kubelet, which mounts a pod's volumes (its
     /// token, the CA's ConfigMap) before the pod starts: they are materialized now, not
-    /// by the first probe. A failure is left for that probe to meet and report.
+    /// by the first probe. A failure is left for that probe to meet and report. A Job's
+    /// pod is not kept: the Job replaces a pod that fails on its own.
     pub async fn started(&self, reference: &ObjectRef, namespace: &str) {
         let key = (namespace.to_string(), reference.to_string());
         self.started.lock().await.remove(&key);
+        if crate::engine::workloads::workload_kind(reference) == Some("Job") {
+            return;
+        }
         if let Ok(access) = self.pod_access(reference, namespace, None).await {
             self.started.lock().await.insert(key, access);
         }

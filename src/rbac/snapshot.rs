@@ -31,7 +31,8 @@ use super::Policy;
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 /// How long an explanation waits for the watches to show kubelab's own writes (they
-/// arrive within milliseconds; this bounds a watch that has broken off).
+/// arrive within milliseconds; this bounds a watch that has broken off, or one that
+/// kubelab may list but not watch). After it, the run reads RBAC directly.
 const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -44,11 +45,6 @@ pub enum Error {
     },
     #[error("the watch on {kind} ended before its first list")]
     Ended { kind: &'static str },
-    #[error(
-        "the watch on {kind} has not shown {what}, written {}s ago: is the API server overloaded?",
-        BARRIER_TIMEOUT.as_secs()
-    )]
-    Behind { kind: &'static str, what: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,19 +98,9 @@ struct Expected {
     /// When it finished, counted in writes: a watch whose last full list began after
     /// it holds it.
     seq: u64,
-}
-
-impl Expected {
-    fn describe(&self) -> String {
-        let name = match &self.namespace {
-            Some(ns) => format!("{ns}/{}", self.name),
-            None => self.name.clone(),
-        };
-        match &self.shown {
-            Shown::AtLeast(version) => format!("{name} at resourceVersion {version}"),
-            Shown::Gone(_) => format!("{name} deleted"),
-        }
-    }
+    /// When the first write of the object still not shown finished: a barrier begun
+    /// after it waits, even once a later write of the object has superseded it.
+    first_seq: u64,
 }
 
 /// How far one kind's watch has come.
@@ -124,6 +110,9 @@ struct Progress {
     seen: AtomicU64,
     /// Writes counted before the watch's latest full list began: the list holds them.
     listed_after: AtomicU64,
+    /// Changes about to be applied to the store, counted before the reflector applies
+    /// each one.
+    applying: AtomicU64,
     /// Changes applied to the store (a policy made before the last one is stale).
     changes: AtomicU64,
 }
@@ -180,8 +169,14 @@ where
     let (store, writer) = reflector::store::<K>();
     let progress = Arc::new(Progress::default());
     let api: Api<K> = Api::all(client.clone());
+    let counter = progress.clone();
     let events = watch(api, watcher::Config::default())
         .default_backoff()
+        .inspect(move |event| {
+            if event.is_ok() {
+                counter.applying.fetch_add(1, Ordering::SeqCst);
+            }
+        })
         .reflect(writer);
     let shared = progress.clone();
     let task = tokio::spawn(async move {
@@ -294,17 +289,33 @@ impl Watches {
         }
     }
 
-    /// Changes applied to any of the four stores.
-    fn generation(&self) -> u64 {
-        [
+    /// Changes applied to the four stores, once none is being applied: a store is
+    /// changed (and a barrier may see it) a moment before its change is counted.
+    fn settled_generation(&self) -> Option<u64> {
+        let progress = [
             &self.roles.progress,
             &self.cluster_roles.progress,
             &self.role_bindings.progress,
             &self.cluster_bindings.progress,
-        ]
-        .iter()
-        .map(|p| p.changes.load(Ordering::SeqCst))
-        .sum()
+        ];
+        let applied: u64 = progress
+            .iter()
+            .map(|p| p.changes.load(Ordering::SeqCst))
+            .sum();
+        let applying: u64 = progress
+            .iter()
+            .map(|p| p.applying.load(Ordering::SeqCst))
+            .sum();
+        (applied == applying).then_some(applied)
+    }
+
+    async fn generation(&self) -> u64 {
+        loop {
+            match self.settled_generation() {
+                Some(generation) => return generation,
+                None => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
     }
 }
 
@@ -320,8 +331,8 @@ pub struct Snapshots {
     expected: SyncMutex<Vec<Expected>>,
     /// The policy last made, and the generation it was made at.
     policy: Mutex<Option<(u64, Arc<Policy>)>>,
-    /// kubelab may not list RBAC cluster-wide (a student's identity): each lab reads
-    /// its own namespaces instead.
+    /// Each lab reads its own namespaces' RBAC instead: kubelab may not list RBAC
+    /// cluster-wide (a student's identity), or the watches fell behind.
     namespaced_only: AtomicBool,
 }
 
@@ -372,19 +383,27 @@ impl Snapshots {
         }
         let namespace = namespace.filter(|ns| !ns.is_empty()).map(str::to_string);
         let mut expected = self.expected.lock().unwrap_or_else(|e| e.into_inner());
-        // Only an object's latest write matters: it supersedes the ones before.
-        expected.retain(|e| !(e.kind == kind && e.name == name && e.namespace == namespace));
+        // An object's latest write supersedes the ones before, which a barrier begun
+        // before it still waits for.
+        let same = |e: &Expected| e.kind == kind && e.name == name && e.namespace == namespace;
+        let first_seq = expected
+            .iter()
+            .find(|e| same(e))
+            .map_or(seq, |e| e.first_seq);
+        expected.retain(|e| !same(e));
         expected.push(Expected {
             kind,
             namespace,
             name: name.to_string(),
             shown,
             seq,
+            first_seq,
         });
     }
 
-    /// Waits until the watches show every write finished before this call.
-    async fn barrier(&self, watches: &Watches) -> Result<(), Error> {
+    /// Waits until the watches show every write finished before this call: false if
+    /// they have not within the timeout.
+    async fn barrier(&self, watches: &Watches) -> bool {
         let before = self.writes.load(Ordering::SeqCst);
         let deadline = tokio::time::Instant::now() + BARRIER_TIMEOUT;
         loop {
@@ -394,18 +413,24 @@ impl Snapshots {
             let waiting = {
                 let mut expected = self.expected.lock().unwrap_or_else(|e| e.into_inner());
                 expected.retain(|e| !watches.shows(e));
-                expected.iter().find(|e| e.seq < before).cloned()
+                expected.iter().any(|e| e.first_seq < before)
             };
-            let Some(waiting) = waiting else {
-                return Ok(());
-            };
+            if !waiting {
+                return true;
+            }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return Err(Error::Behind {
-                    kind: waiting.kind.plural(),
-                    what: waiting.describe(),
-                });
+                return false;
             }
         }
+    }
+
+    /// From now on each lab reads RBAC itself.
+    fn read_directly(&self) {
+        self.namespaced_only.store(true, Ordering::SeqCst);
+        self.expected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// The cluster-wide policy, showing every RBAC write kubelab finished before the
@@ -425,18 +450,17 @@ impl Snapshots {
                 source: watcher::Error::InitialListFailed(kube::Error::Api(e)),
                 ..
             }) if e.code == 403 => {
-                self.namespaced_only.store(true, Ordering::SeqCst);
-                self.expected
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clear();
+                self.read_directly();
                 return Ok(None);
             }
             Err(e) => return Err(e),
         };
-        self.barrier(watches).await?;
-        let generation = watches.generation();
+        if !self.barrier(watches).await {
+            self.read_directly();
+            return Ok(None);
+        }
         let mut made = self.policy.lock().await;
+        let generation = watches.generation().await;
         if let Some((at, policy)) = &*made
             && *at == generation
         {
@@ -448,7 +472,10 @@ impl Snapshots {
             &watches.role_bindings.objects(),
             &watches.cluster_bindings.objects(),
         ));
-        *made = Some((generation, policy.clone()));
+        // Kept only if no change came in while it was made from the stores.
+        if watches.settled_generation() == Some(generation) {
+            *made = Some((generation, policy.clone()));
+        }
         Ok(Some(policy))
     }
 }
@@ -519,17 +546,18 @@ mod tests {
         snapshots.wrote(RBAC_GROUP, "Role", &meta(Some("a"), "r", "10"));
         snapshots.wrote(RBAC_GROUP, "Role", &meta(Some("b"), "r", "11"));
         snapshots.deleted(RBAC_GROUP, "Role", Some("a"), "r", None);
-        let left: Vec<(Option<String>, Shown, u64)> = expected(&snapshots)
+        let left: Vec<(Option<String>, Shown, u64, u64)> = expected(&snapshots)
             .into_iter()
-            .map(|e| (e.namespace, e.shown, e.seq))
+            .map(|e| (e.namespace, e.shown, e.seq, e.first_seq))
             .collect();
         assert_eq!(
             left,
             [
-                (Some("b".into()), Shown::AtLeast(11), 1),
-                (Some("a".into()), Shown::Gone(None), 2)
+                (Some("b".into()), Shown::AtLeast(11), 1, 1),
+                (Some("a".into()), Shown::Gone(None), 2, 0)
             ],
-            "a/r's apply is superseded by its deletion; b/r is another object"
+            "a/r's apply is superseded by its deletion (a barrier begun before the \
+             deletion still waits for it); b/r is another object"
         );
     }
 
@@ -546,6 +574,7 @@ mod tests {
             name: "r".into(),
             shown: Shown::AtLeast(20),
             seq: 3,
+            first_seq: 3,
         };
         reflected.progress.seen.store(19, Ordering::SeqCst);
         assert!(
