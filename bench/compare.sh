@@ -30,12 +30,17 @@ echo "starting a local node cluster ..." >&2
 export KUBECONFIG
 KUBECONFIG=$("$bin" cluster kubeconfig)
 
-# Before each run: no lab namespace and no pod outside kube-system left over.
+# Before each run: no lab namespace and no pod outside kube-system left over. Each
+# list is read whole before it is searched: under pipefail, grep -q leaving early can
+# fail kubectl with SIGPIPE, which read as "none left" (a terminating project-swan
+# then failed Chainsaw's next lab 03).
 settle() {
-  local i
+  local i namespaces pods
   for i in $(seq 240); do
-    if ! kubectl get namespaces -o name | grep -qE '^namespace/(project-swan|quiet-workloads)$' &&
-       [ -z "$(kubectl get pods -A --no-headers 2>/dev/null | grep -v '^kube-system ')" ]; then
+    if namespaces=$(kubectl get namespaces -o name) &&
+       pods=$(kubectl get pods -A --no-headers 2>/dev/null) &&
+       ! grep -qE '^namespace/(project-swan|quiet-workloads)$' <<< "$namespaces" &&
+       [ -z "$(grep -v '^kube-system ' <<< "$pods")" ]; then
       sleep 1
       return
     fi
