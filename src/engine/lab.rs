@@ -205,8 +205,10 @@ impl<'a> LabRun<'a> {
         let mut tries = 1;
         loop {
             let mut report = probe::run(&self.probes, op, p, namespace, inputs).await;
-            let retry =
-                report.outcome == Outcome::Failed && deadline.is_some_and(|d| Instant::now() < d);
+            let settling = authorizer_disagrees(&report.observed)
+                && self.probes.rbac_written_within(AUTHORIZER_SETTLE);
+            let retry = report.outcome == Outcome::Failed
+                && (settling || deadline.is_some_and(|d| Instant::now() < d));
             if !retry {
                 if tries > 1 {
                     report.duration_ms = started.elapsed().as_millis() as u64;
@@ -222,7 +224,8 @@ impl<'a> LabRun<'a> {
                 return report;
             }
             tries += 1;
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            let pause = if settling { 100 } else { 500 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
             // What the cluster says may have changed: read RBAC and pods afresh.
             self.probes.refresh().await;
             self.probes.pods_may_have_changed().await;
@@ -687,4 +690,21 @@ fn fill_identity(report: &mut OperationReport, op: &Operation, index: usize) {
         .clone()
         .unwrap_or_else(|| format!("{}_{index}", op.action.key().replace('-', "_")));
     report.name = op.name.clone().unwrap_or_else(|| op.action.describe());
+}
+
+/// How long after an RBAC write of the run a probe the API server answered against
+/// the written RBAC is tried again. Its authorizer reads RBAC from its own informers,
+/// a moment behind the write (seen with ten runs at once on 2 cores).
+const AUTHORIZER_SETTLE: Duration = Duration::from_secs(3);
+
+/// The API server denied what the cluster's RBAC objects allow (403 where kubelab's
+/// view says allowed), or allowed what they deny.
+fn authorizer_disagrees(observed: &crate::report::Observed) -> bool {
+    let (Some(why), Some(status)) = (&observed.rbac, observed.status) else {
+        return false;
+    };
+    match why.allowed {
+        true => status == 403,
+        false => status != 403,
+    }
 }

@@ -239,6 +239,11 @@ impl ProbeContext {
         }
     }
 
+    /// Whether the run wrote an RBAC object less than `span` ago.
+    pub fn rbac_written_within(&self, span: Duration) -> bool {
+        self.snapshots.written_within(span)
+    }
+
     /// An operation may have changed pods: each probe reads its pod again.
     pub async fn pods_may_have_changed(&self) {
         self.started.lock().await.clear();

@@ -334,6 +334,8 @@ pub struct Snapshots {
     /// Each lab reads its own namespaces' RBAC instead: kubelab may not list RBAC
     /// cluster-wide (a student's identity), or the watches fell behind.
     namespaced_only: AtomicBool,
+    /// When kubelab last wrote an RBAC object.
+    last_write: SyncMutex<Option<std::time::Instant>>,
 }
 
 impl Snapshots {
@@ -374,6 +376,8 @@ impl Snapshots {
         let (Some(kind), Some(name)) = (Kind::of(group, kind), name) else {
             return;
         };
+        *self.last_write.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(std::time::Instant::now());
         if self.namespaced_only.load(Ordering::SeqCst) {
             return;
         }
@@ -399,6 +403,14 @@ impl Snapshots {
             seq,
             first_seq,
         });
+    }
+
+    /// Whether kubelab wrote an RBAC object less than `span` ago.
+    pub fn written_within(&self, span: Duration) -> bool {
+        self.last_write
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < span)
     }
 
     /// Waits until the watches show every write finished before this call: false if
