@@ -421,3 +421,127 @@ fn with_token_identities_students_work_the_same_and_down_revokes_them() {
     ]);
     assert!(left.trim().is_empty(), "{left}");
 }
+
+/// `class down` of a class big enough (2 students × every lab) that kubelab finds what
+/// its namespaces hold with one cluster-wide list per type: every namespace is emptied
+/// and finalized by kubelab but the one holding an object it cannot delete, which it
+/// leaves to the namespace controller; and no object outlives its namespace (a
+/// finalized namespace with something left in it would orphan that in etcd).
+#[test]
+fn class_down_empties_many_namespaces_at_once_and_orphans_nothing() {
+    use std::io::BufRead;
+    let lab = Lab::new();
+    let cluster = lab.up(&[]);
+    let dir = lab.state_root.path().join("big");
+    let out = lab.run(&[
+        "class",
+        "up",
+        "--students",
+        "2",
+        "--class-name",
+        "big",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let one = Student::new(&lab, dir.join("student-01.kubeconfig"));
+    for lab_id in ["02", "07"] {
+        let out = one.kubelab(&["start", lab_id]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let namespaces = cluster.kubectl_ok(&[
+        "get",
+        "namespaces",
+        "-l",
+        "kubelab.dev/class=big",
+        "-o",
+        "name",
+    ]);
+    let namespaces: Vec<&str> = namespaces
+        .lines()
+        .map(|l| l.trim_start_matches("namespace/"))
+        .collect();
+    assert!(namespaces.len() >= 20, "{namespaces:?}");
+    // An object only its own controller may let go of.
+    let held = "default-02-student-02";
+    cluster.kubectl_ok(&["create", "configmap", "held", "-n", held]);
+    cluster.kubectl_ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        held,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["kubelab.test/hold"]}}"#,
+    ]);
+
+    let mut down = lab
+        .kubelab()
+        .args(["class", "down", "--class", dir.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(down.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let declined = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("class down ended without leaving {held}: {seen:?}"))
+            .unwrap();
+        seen.push(line.clone());
+        if line.contains("left to the namespace controller") {
+            break line;
+        }
+    };
+    assert!(
+        declined.contains(&format!("configmaps are left in {held}")),
+        "{declined}"
+    );
+    cluster.kubectl_ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        held,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    seen.extend(lines.map(Result::unwrap));
+    let status = down.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{seen:?}");
+    let left_to_controller = seen
+        .iter()
+        .filter(|l| l.contains("left to the namespace controller"))
+        .count();
+    assert_eq!(left_to_controller, 1, "{seen:?}");
+
+    let left = cluster.kubectl_ok(&[
+        "get",
+        "namespaces",
+        "-l",
+        "kubelab.dev/class=big",
+        "-o",
+        "name",
+    ]);
+    assert!(left.trim().is_empty(), "{left}");
+    let orphans = cluster.kubectl_ok(&[
+        "get",
+        "configmaps,serviceaccounts,secrets,roles,rolebindings,pods,deployments,replicasets,events",
+        "--all-namespaces",
+        "-o",
+        r#"jsonpath={range .items[*]}{.metadata.namespace}/{.kind}/{.metadata.name}{"\n"}{end}"#,
+    ]);
+    let orphans: Vec<&str> = orphans
+        .lines()
+        .filter(|l| namespaces.iter().any(|n| l.starts_with(&format!("{n}/"))))
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "objects outlived their namespace: {orphans:?}"
+    );
+}
