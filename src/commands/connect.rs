@@ -118,11 +118,10 @@ async fn execution(mode: ExecMode, connection: &Connection) -> Result<Execution,
                             .into(),
                     )
                 })?;
-            Ok(Execution::Host(HostTools {
-                apiserver: connection.apiserver.clone(),
-                kubectl,
-                curl,
-            }))
+            let tools = HostTools::new(&connection.apiserver, kubectl, curl).map_err(|e| {
+                AppError::Environment(format!("creating a private temporary directory: {e}"))
+            })?;
+            Ok(Execution::Host(tools))
         }
     }
 }

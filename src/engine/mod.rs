@@ -233,10 +233,17 @@ pub async fn run_labs(
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     // Probes explain themselves from the cluster's RBAC: read it while the first labs
-    // apply their objects (a kind they write is read again when a probe needs it).
+    // apply their objects (a kind they write is read again when a probe needs it). A
+    // hands-on lab's start or solution has no checks: it reads RBAC only if a step asks.
     let (snapshots, client) = (target.rbac_snapshots.clone(), target.client.clone());
+    let checks_follow = matches!(
+        settings.part,
+        crate::scenario::Part::All | crate::scenario::Part::Checks
+    );
     let warming = tokio::spawn(async move {
-        let _ = snapshots.cluster_wide(&client).await;
+        if checks_follow {
+            let _ = snapshots.cluster_wide(&client).await;
+        }
     });
     let result = tokio::select! {
         // An interrupt already latched wins: no lab starts after it.

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
@@ -26,58 +27,149 @@ pub struct HostTools {
     pub apiserver: String,
     pub kubectl: PathBuf,
     pub curl: PathBuf,
+    /// The HTTPS clients kubelab's requests for the pods share.
+    pub http: std::sync::Arc<super::host_http::PodHttp>,
+    /// kubectl's discovery cache (`--cache-dir`), shared by the pods' kubectl runs: the
+    /// API server's types are the same for every pod, and kubectl fetches them again
+    /// when a type it is asked for is missing. A private directory, removed with the
+    /// last clone.
+    pub kubectl_cache: std::sync::Arc<TempDir>,
 }
 
-/// A pod's volumes as files on the host: `<dir>/<path in the container>`. The
-/// directory is 0700, the files 0600; everything is removed when this is dropped.
+impl HostTools {
+    pub fn new(apiserver: &str, kubectl: PathBuf, curl: PathBuf) -> std::io::Result<Self> {
+        Ok(HostTools {
+            apiserver: apiserver.to_string(),
+            kubectl,
+            curl,
+            http: std::sync::Arc::new(super::host_http::PodHttp::new(apiserver)),
+            kubectl_cache: std::sync::Arc::new(private_tempdir()?),
+        })
+    }
+}
+
+/// A pod's volumes, as the kubelet would mount them: kept in memory, and written to
+/// the host (`<dir>/volume-<n>/<path in the volume>`, the directories 0700, the files
+/// 0600)
+/// only when a program needs them as files (kubectl, a command in the sandbox). Most
+/// probes never do: kubelab's own requests read the token and the CA from memory, so a
+/// class's hundreds of pods write nothing to disk. Everything written is removed when
+/// this is dropped.
 pub struct PodFiles {
-    dir: TempDir,
     pub pod_name: String,
     /// The container's mount paths that were materialized.
     pub mounts: Vec<String>,
     /// The ServiceAccount token, when the pod has one mounted.
     pub token: Option<String>,
+    /// Each file's content, by its normalized path in the container.
+    contents: BTreeMap<String, Vec<u8>>,
+    on_disk: Mutex<Option<TempDir>>,
+}
+
+/// A container path as one spelling: `/a/./b//c/` and `/a/b/c` are the same file.
+fn normalized(container_path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in container_path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 impl PodFiles {
-    /// Where a path of the container lives on the host.
-    pub fn host_path(&self, container_path: &str) -> PathBuf {
-        self.dir
-            .path()
-            .join("root")
-            .join(container_path.trim_start_matches('/'))
+    fn new(pod_name: String) -> Self {
+        PodFiles {
+            pod_name,
+            mounts: Vec::new(),
+            token: None,
+            contents: BTreeMap::new(),
+            on_disk: Mutex::new(None),
+        }
+    }
+
+    fn add(&mut self, container_path: &str, contents: &[u8]) {
+        self.contents
+            .insert(normalized(container_path), contents.to_vec());
+    }
+
+    /// The private directory (0700), with every file written into it the first time
+    /// it is asked for.
+    pub fn dir(&self) -> Result<PathBuf, Error> {
+        let mut on_disk = self.on_disk.lock().expect("the lock is never poisoned");
+        if let Some(dir) = on_disk.as_ref() {
+            return Ok(dir.path().to_path_buf());
+        }
+        let dir = private_tempdir()
+            .map_err(|e| Error::Host(format!("creating a private temporary directory: {e}")))?;
+        for index in 0..self.mounts.len() {
+            let volume = dir.path().join(format!("volume-{index}"));
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&volume)
+                .map_err(|e| Error::Host(format!("creating {}: {e}", volume.display())))?;
+        }
+        for (path, contents) in &self.contents {
+            write_secret_file(&self.location(dir.path(), path), contents)?;
+        }
+        let path = dir.path().to_path_buf();
+        *on_disk = Some(dir);
+        Ok(path)
+    }
+
+    /// Where a path of the container lives on the host (written there first).
+    pub fn host_path(&self, container_path: &str) -> Result<PathBuf, Error> {
+        Ok(self.location(&self.dir()?, container_path))
+    }
+
+    /// `<dir>/volume-<n>/<rest>` for a path in the n-th mount; other paths (which no
+    /// volume holds, so nothing is written there) under `<dir>/elsewhere`.
+    fn location(&self, dir: &Path, container_path: &str) -> PathBuf {
+        let path = normalized(container_path);
+        for (index, mount) in self.mounts.iter().enumerate() {
+            let mount = normalized(mount);
+            let volume = dir.join(format!("volume-{index}"));
+            if path == mount {
+                return volume;
+            }
+            if let Some(rest) = path.strip_prefix(&format!("{}/", mount.trim_end_matches('/'))) {
+                return volume.join(rest);
+            }
+        }
+        dir.join("elsewhere").join(path.trim_start_matches('/'))
     }
 
     /// Whether kubelab materialized the volume that would hold `container_path`.
     pub fn covers(&self, container_path: &str) -> bool {
+        let path = normalized(container_path);
         self.mounts.iter().any(|m| {
-            container_path == m
-                || container_path.starts_with(&format!("{}/", m.trim_end_matches('/')))
+            let mount = normalized(m);
+            path == mount || path.starts_with(&format!("{}/", mount.trim_end_matches('/')))
         })
-    }
-
-    /// The private directory itself (0700).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// A path for a private file of kubelab's (a header, a kubeconfig), 0600 when
-    /// written with [`write_secret_file`].
-    pub fn private_file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
     }
 
     /// A file's content, when a materialized volume holds it.
     pub fn read(&self, container_path: &str) -> Option<String> {
+        self.read_bytes(container_path)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    pub fn read_bytes(&self, container_path: &str) -> Option<&[u8]> {
         if !self.covers(container_path) {
             return None;
         }
-        std::fs::read_to_string(self.host_path(container_path)).ok()
+        self.contents
+            .get(&normalized(container_path))
+            .map(Vec::as_slice)
     }
 
     /// The namespace file's content, as `$(cat .../namespace)` would give it.
     pub fn namespace_file(&self) -> String {
-        std::fs::read_to_string(self.host_path(&format!("{SERVICE_ACCOUNT_DIR}/namespace")))
+        self.read(&format!("{SERVICE_ACCOUNT_DIR}/namespace"))
             .unwrap_or_default()
     }
 }
@@ -128,14 +220,7 @@ pub async fn materialize(
         ))
     })?;
 
-    let dir = private_tempdir()
-        .map_err(|e| Error::Host(format!("creating a private temporary directory: {e}")))?;
-    let mut files = PodFiles {
-        dir,
-        pod_name: name.clone(),
-        mounts: Vec::new(),
-        token: None,
-    };
+    let mut files = PodFiles::new(name.clone());
     let volumes: BTreeMap<&str, _> = spec
         .volumes
         .iter()
@@ -158,10 +243,10 @@ pub async fn materialize(
                     sa_token.audience.clone(),
                 )
                 .await?;
-                write_secret_file(
-                    &files.host_path(&format!("{}/{}", mount.mount_path, sa_token.path)),
+                files.add(
+                    &format!("{}/{}", mount.mount_path, sa_token.path),
                     token.as_bytes(),
-                )?;
+                );
                 files.token = Some(token);
             }
             if let Some(config_map) = &source.config_map {
@@ -171,10 +256,10 @@ pub async fn materialize(
                     .unwrap_or_default();
                 for item in config_map.items.iter().flatten() {
                     let value = data.get(&item.key).cloned().unwrap_or_default();
-                    write_secret_file(
-                        &files.host_path(&format!("{}/{}", mount.mount_path, item.path)),
+                    files.add(
+                        &format!("{}/{}", mount.mount_path, item.path),
                         value.as_bytes(),
-                    )?;
+                    );
                 }
             }
             if let Some(downward) = &source.downward_api {
@@ -188,10 +273,10 @@ pub async fn materialize(
                             )));
                         }
                     };
-                    write_secret_file(
-                        &files.host_path(&format!("{}/{}", mount.mount_path, item.path)),
+                    files.add(
+                        &format!("{}/{}", mount.mount_path, item.path),
                         value.as_bytes(),
-                    )?;
+                    );
                 }
             }
         }
@@ -281,6 +366,33 @@ async fn request_token(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_pods_files_stay_in_memory_until_a_program_needs_them() {
+        let mount = "/var/run/secrets/kubernetes.io/serviceaccount/";
+        let mut files = PodFiles::new("p".into());
+        files.add(&format!("{mount}./token"), b"tok");
+        files.mounts.push(mount.into());
+        let token = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+        assert_eq!(files.read(token).as_deref(), Some("tok"));
+        assert_eq!(files.read("/etc/hostname"), None, "not in a volume");
+        assert!(
+            files.on_disk.lock().unwrap().is_none(),
+            "nothing written yet"
+        );
+
+        let path = files
+            .host_path("/var/run/secrets//kubernetes.io/serviceaccount/token")
+            .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"tok");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dir = files.dir().unwrap();
+        assert!(path.starts_with(&dir));
+        assert_eq!(files.dir().unwrap(), dir, "written once");
+        drop(files);
+        assert!(!dir.exists(), "removed when dropped");
+    }
 
     #[test]
     fn materialized_files_are_private_and_never_overwritten() {

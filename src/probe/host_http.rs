@@ -5,13 +5,12 @@
 //! curl's shape (the body, then the status marker and code), so a probe reads it the
 //! same way wherever it ran.
 
-use std::path::Path;
-
 use http::{HeaderName, HeaderValue, Method, Request};
 use kube::client::Body;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use tokio::sync::OnceCell;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use super::Error;
 use super::access::Output;
@@ -23,12 +22,21 @@ const SERVER_NAME: &str = "kubernetes.default.svc";
 /// The content type curl's `--data-binary` sends when none is given.
 const CURL_BODY_TYPE: &str = "application/x-www-form-urlencoded";
 
-/// One client per way of verifying the server, each keeping its connections open
-/// across the pod's probes.
+/// One client per way of verifying the server (a CA, or none for `curl -k`), shared
+/// by every pod of a run: each request carries its own pod's token, and connections
+/// stay open across probes and pods (a class's hundreds of pods: a handful of TLS
+/// handshakes, not one per pod).
 pub struct PodHttp {
     apiserver: String,
-    verified: OnceCell<kube::Client>,
-    insecure: OnceCell<kube::Client>,
+    clients: Mutex<HashMap<Option<Vec<u8>>, kube::Client>>,
+}
+
+impl std::fmt::Debug for PodHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PodHttp")
+            .field("apiserver", &self.apiserver)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One request, its texts already given their values in the pod.
@@ -48,16 +56,20 @@ impl PodHttp {
     pub fn new(apiserver: &str) -> Self {
         PodHttp {
             apiserver: apiserver.to_string(),
-            verified: OnceCell::new(),
-            insecure: OnceCell::new(),
+            clients: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Sends `request`; `ca` is the pod's ca.crt on the host. A request that reaches
-    /// no answer (TLS, connection) exits 1 with the reason on stderr, as curl exits
-    /// non-zero.
-    pub async fn send(&self, ca: &Path, request: &Sent<'_>) -> Result<Output, Error> {
-        let client = self.client(ca, request.insecure).await?;
+    /// Sends `request`; `ca` is the content of the pod's ca.crt (at `ca_path` in the
+    /// pod), None when no volume holds it. A request that reaches no answer (TLS,
+    /// connection) exits 1 with the reason on stderr, as curl exits non-zero.
+    pub async fn send(
+        &self,
+        ca_path: &str,
+        ca: Option<&[u8]>,
+        request: &Sent<'_>,
+    ) -> Result<Output, Error> {
+        let client = self.client(ca_path, ca, request.insecure).await?;
         let built = build(request)?;
         let response = match client.send(built).await {
             Ok(response) => response,
@@ -75,42 +87,51 @@ impl PodHttp {
         })
     }
 
-    async fn client(&self, ca: &Path, insecure: bool) -> Result<&kube::Client, Error> {
-        let cell = if insecure {
-            &self.insecure
-        } else {
-            &self.verified
+    async fn client(
+        &self,
+        ca_path: &str,
+        ca: Option<&[u8]>,
+        insecure: bool,
+    ) -> Result<kube::Client, Error> {
+        let key = match (insecure, ca) {
+            (true, _) => None,
+            (false, Some(pem)) => Some(pem.to_vec()),
+            (false, None) => {
+                return Err(Error::Host(format!(
+                    "reading the pod's CA {ca_path}: no volume holds it"
+                )));
+            }
         };
-        cell.get_or_try_init(|| async {
-            let url = format!("https://{}", self.apiserver);
-            let mut config = kube::Config::new(url.parse().map_err(|e| {
+        let mut clients = self.clients.lock().expect("the lock is never poisoned");
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let url = format!("https://{}", self.apiserver);
+        let mut config =
+            kube::Config::new(url.parse().map_err(|e| {
                 Error::Host(format!("the API server address {url} is not a URL: {e}"))
             })?);
-            config.tls_server_name = Some(SERVER_NAME.into());
-            if insecure {
-                config.accept_invalid_certs = true;
-            } else {
-                config.root_cert = Some(certificates(ca)?);
-            }
-            kube::Client::try_from(config)
-                .map_err(|e| Error::Kube("making the pod's HTTPS client".into(), e))
-        })
-        .await
+        config.tls_server_name = Some(SERVER_NAME.into());
+        match &key {
+            None => config.accept_invalid_certs = true,
+            Some(pem) => config.root_cert = Some(certificates(ca_path, pem)?),
+        }
+        let client = kube::Client::try_from(config)
+            .map_err(|e| Error::Kube("making the pod's HTTPS client".into(), e))?;
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 }
 
-/// The certificates of a PEM file, as DER.
-fn certificates(path: &Path) -> Result<Vec<Vec<u8>>, Error> {
-    let pem = std::fs::read(path)
-        .map_err(|e| Error::Host(format!("reading the pod's CA {}: {e}", path.display())))?;
-    let certs: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(&pem)
+/// The certificates of a PEM file (`path` in the pod), as DER.
+fn certificates(path: &str, pem: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    let certs: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(pem)
         .map(|c| c.map(|c| c.to_vec()))
         .collect::<Result<_, _>>()
-        .map_err(|e| Error::Host(format!("the pod's CA {}: {e}", path.display())))?;
+        .map_err(|e| Error::Host(format!("the pod's CA {path}: {e}")))?;
     if certs.is_empty() {
         return Err(Error::Host(format!(
-            "the pod's CA {} holds no certificate",
-            path.display()
+            "the pod's CA {path} holds no certificate"
         )));
     }
     Ok(certs)
@@ -205,10 +226,10 @@ mod tests {
 
     #[test]
     fn a_ca_file_without_a_certificate_is_an_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ca.crt");
-        std::fs::write(&path, "not a certificate").unwrap();
-        let err = certificates(&path).unwrap_err().to_string();
+        let path = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+        let err = certificates(path, b"not a certificate")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("ca.crt") && err.contains("no certificate"),
             "{err}"

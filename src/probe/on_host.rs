@@ -23,7 +23,7 @@ pub struct OnHost {
     container: Option<String>,
     tools: HostTools,
     files: Arc<PodFiles>,
-    http: PodHttp,
+    http: Arc<PodHttp>,
 }
 
 impl OnHost {
@@ -37,7 +37,7 @@ impl OnHost {
         Ok(OnHost {
             pod,
             container,
-            http: PodHttp::new(&tools.apiserver),
+            http: tools.http.clone(),
             tools,
             files,
         })
@@ -80,14 +80,12 @@ impl OnHost {
     /// a pod run side by side, so each gets its own; it is deleted when dropped.
     fn private(&self, name: &str, contents: &str) -> Result<tempfile::NamedTempFile, Error> {
         use std::io::Write;
+        let dir = self.files.dir()?;
         let mut file = tempfile::Builder::new()
             .prefix(name)
-            .tempfile_in(self.files.dir())
+            .tempfile_in(&dir)
             .map_err(|e| {
-                Error::Host(format!(
-                    "creating a private file in {}: {e}",
-                    self.files.dir().display()
-                ))
+                Error::Host(format!("creating a private file in {}: {e}", dir.display()))
             })?;
         file.write_all(contents.as_bytes())
             .map_err(|e| Error::Host(format!("writing {}: {e}", file.path().display())))?;
@@ -118,9 +116,8 @@ impl OnHost {
             .as_ref()
             .map(|b| self.expand_with(b, &request.secrets));
         let target = self.expand(&request.target);
-        let ca = self
-            .files
-            .host_path(&format!("{SERVICE_ACCOUNT_DIR}/ca.crt"));
+        let ca_path = format!("{SERVICE_ACCOUNT_DIR}/ca.crt");
+        let ca = self.files.read_bytes(&ca_path);
         let sent = Sent {
             method: &request.method,
             target: &target,
@@ -129,7 +126,7 @@ impl OnHost {
             body: body.as_deref(),
             insecure: request.insecure,
         };
-        self.http.send(&ca, &sent).await
+        self.http.send(&ca_path, ca, &sent).await
     }
 
     /// The real kubectl with the pod's in-cluster identity: its token file, its CA, its
@@ -137,10 +134,10 @@ impl OnHost {
     async fn kubectl(&self, args: &[String]) -> Result<Output, Error> {
         let token = self
             .files
-            .host_path(&format!("{SERVICE_ACCOUNT_DIR}/token"));
+            .host_path(&format!("{SERVICE_ACCOUNT_DIR}/token"))?;
         let ca = self
             .files
-            .host_path(&format!("{SERVICE_ACCOUNT_DIR}/ca.crt"));
+            .host_path(&format!("{SERVICE_ACCOUNT_DIR}/ca.crt"))?;
         let user = if token.exists() {
             format!("    tokenFile: {}\n", token.display())
         } else {
@@ -170,7 +167,11 @@ current-context: in-cluster
         let file = self.private("kubeconfig", &kubeconfig)?;
         let mut all: Vec<String> = args.iter().map(|a| self.expand(a)).collect();
         all.insert(0, format!("--kubeconfig={}", file.path().display()));
-        let home = self.files.dir().display().to_string();
+        all.insert(
+            1,
+            format!("--cache-dir={}", self.tools.kubectl_cache.path().display()),
+        );
+        let home = self.files.dir()?.display().to_string();
         let out = run(&self.tools.kubectl, &all, &[("HOME", home)]).await;
         drop(file);
         out

@@ -58,7 +58,7 @@ impl Sandbox<'_> {
             "mkdir -p /run/kubelab/bin".to_string(),
         ];
         for mount in &self.files.mounts {
-            let source = self.files.host_path(mount);
+            let source = self.files.host_path(mount)?;
             if source.starts_with("/run") || source.starts_with("/var/run") {
                 return Err(Error::Host(format!(
                     "the pod's files are in {}, under /run, which the sandbox hides: set TMPDIR elsewhere",

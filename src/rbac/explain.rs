@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::decide::{
-    Decision, decide, group_matches, name_matches, resource_matches, subject_naming, url_matches,
-    verb_matches,
+    Decision, decide, group_matches, name_matches, resource_matches, rule_allows, subject_naming,
+    url_matches, verb_matches,
 };
 use super::message;
 use super::policy::{Binding, Policy, Rule};
@@ -199,12 +199,35 @@ fn nearest(policy: &Policy, user: &User, request: &Request) -> Vec<Miss> {
             .flat_map(|set| set.bindings.iter()),
     );
     for binding in all {
+        let names_user = subject_naming(binding, user).is_some();
+        let in_scope = binding.is_cluster_binding() || binding.namespace == namespace;
+        let bootstrap = binding.name.starts_with("system:") || binding.name == "cluster-admin";
+        // Someone else's binding counts only when it would allow the request as it
+        // stands: in scope, and not the cluster's own. A class has hundreds of
+        // bindings; most are ruled out here, without a word formatted for them.
+        if !names_user && (!in_scope || bootstrap) {
+            continue;
+        }
         let Ok(rules) = policy.rules_of(binding) else {
             continue;
         };
-        let names_user = subject_naming(binding, user).is_some();
-        let in_scope = binding.is_cluster_binding() || binding.namespace == namespace;
         for (index, rule) in rules.iter().enumerate() {
+            if !names_user {
+                if rule_allows(rule, request) {
+                    let subjects: Vec<String> = binding
+                        .subjects
+                        .iter()
+                        .map(|s| format!("{:?} {}", s.kind, s.name))
+                        .collect();
+                    let found = vec![format!(
+                        "subject: bound to {}, not to {}",
+                        subjects.join(", "),
+                        user.name
+                    )];
+                    others.push(miss(binding, index, rule, found));
+                }
+                continue;
+            }
             let Some(mut found) = differences(rule, request) else {
                 continue;
             };
@@ -219,25 +242,8 @@ fn nearest(policy: &Policy, user: &User, request: &Request) -> Vec<Miss> {
                     }
                 ));
             }
-            if names_user {
-                if !found.is_empty() {
-                    own.push(miss(binding, index, rule, found));
-                }
-                continue;
-            }
-            let bootstrap = binding.name.starts_with("system:") || binding.name == "cluster-admin";
-            if found.is_empty() && !bootstrap {
-                let subjects: Vec<String> = binding
-                    .subjects
-                    .iter()
-                    .map(|s| format!("{:?} {}", s.kind, s.name))
-                    .collect();
-                found.push(format!(
-                    "subject: bound to {}, not to {}",
-                    subjects.join(", "),
-                    user.name
-                ));
-                others.push(miss(binding, index, rule, found));
+            if !found.is_empty() {
+                own.push(miss(binding, index, rule, found));
             }
         }
     }
