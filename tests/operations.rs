@@ -86,6 +86,14 @@ fn every_object_operation_does_what_it_says() {
     // Waits on a condition (the CRD's Established, set by the API server) and a field.
     assert!(op(lab, "established").actions[0].contains("Established"));
     assert!(op(lab, "field").actions[0].contains("data.mode = \"merged\""));
+    // A wait right after a restart names the new ReplicaSet's pod, not the old one the
+    // Deployment controller has yet to replace.
+    let pod_of = |id: &str| {
+        let line = &op(lab, id).actions[0];
+        let start = line.find("(web-").unwrap_or_else(|| panic!("{line}"));
+        line[start..].to_string()
+    };
+    assert_ne!(pod_of("web_created"), pod_of("web_restarted"));
     // The ReplicaSet's FailedCreate event, as the controller wrote it.
     let event = op(lab, "ghost_event");
     assert!(

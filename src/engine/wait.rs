@@ -163,16 +163,29 @@ async fn pods(
     let want_running = matches!(until, WaitFor::Running) && runs_pods;
     let deadline = Instant::now() + timeout;
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let mut changes = watcher(api, watcher::Config::default()).boxed();
+    let pod_changes = watcher(api, watcher::Config::default()).map(|_| ());
+    // A Deployment's controller acting on its spec changes no pod by itself.
+    let mut changes = match workloads::workload_kind(reference) {
+        Some("Deployment") => {
+            let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+                Api::namespaced(client.clone(), namespace);
+            let name = reference.name.clone().unwrap_or_default();
+            let deployment_changes = watch_object(deployments, &name).map(|_| ());
+            futures::stream::select(pod_changes, deployment_changes).boxed()
+        }
+        _ => pod_changes.boxed(),
+    };
     let mut current: Vec<Pod>;
     loop {
-        current = workloads::current_pods(client, reference, namespace)
+        let found = workloads::current_pods(client, reference, namespace)
             .await
             .map_err(|e| match e {
                 workloads::Error::Kube(doing, source) => Error::from_kube(doing, source),
                 other => Error::Lab(other.to_string()),
             })?;
-        let done = !current.is_empty()
+        current = found.pods;
+        let done = found.rollout_seen
+            && !current.is_empty()
             && (!want_ready || current.iter().all(is_ready))
             && (!want_running || current.iter().all(is_running));
         if done {

@@ -65,30 +65,47 @@ fn owned_by(pod: &Pod, uid: &str) -> bool {
         .any(|o| o.uid == uid && o.controller == Some(true))
 }
 
-/// The pods a reference means now (not those being deleted). A Pod that does not exist
-/// gives an empty list.
+/// The pods a reference means now (not those being deleted), and whether they are
+/// settled.
+pub struct CurrentPods {
+    pub pods: Vec<Pod>,
+    /// False while a Deployment's controller has not acted on its latest spec
+    /// (`status.observedGeneration` short of `metadata.generation`): its newest
+    /// ReplicaSet may then be the one a change (a restart) is about to replace, and a
+    /// wait for its pods must go on. True for anything else.
+    pub rollout_seen: bool,
+}
+
+/// The pods a reference means now. A Pod that does not exist gives an empty list.
 pub async fn current_pods(
     client: &kube::Client,
     reference: &ObjectRef,
     namespace: &str,
-) -> Result<Vec<Pod>, Error> {
+) -> Result<CurrentPods, Error> {
     let kind =
         workload_kind(reference).ok_or_else(|| Error::NotAWorkload(reference.to_string()))?;
     let name = reference.name.clone().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let kube_err = |what: String| move |e| Error::Kube(what, e);
+    let none = |rollout_seen| CurrentPods {
+        pods: Vec::new(),
+        rollout_seen,
+    };
     if kind == "Pod" {
         let pod = pods
             .get_opt(&name)
             .await
             .map_err(kube_err(format!("reading pod {namespace}/{name}")))?;
-        return Ok(pod.into_iter().collect());
+        return Ok(CurrentPods {
+            pods: pod.into_iter().collect(),
+            rollout_seen: true,
+        });
     }
     let what = format!("{} {namespace}/{name}", kind.to_lowercase());
-    let owner_uid = if kind == "Deployment" {
+    let (owner_uid, rollout_seen) = if kind == "Deployment" {
         match newest_replica_set(client, namespace, &name).await? {
-            Some(uid) => uid,
-            None => return Ok(Vec::new()),
+            Newest::ReplicaSet { uid, rollout_seen } => (uid, rollout_seen),
+            Newest::None { rollout_seen } => return Ok(none(rollout_seen)),
         }
     } else {
         let api: Api<DynamicObject> =
@@ -98,33 +115,49 @@ pub async fn current_pods(
             .await
             .map_err(kube_err(format!("reading {what}")))?
         {
-            Some(object) => object.meta().uid.clone().unwrap_or_default(),
-            None => return Ok(Vec::new()),
+            Some(object) => (object.meta().uid.clone().unwrap_or_default(), true),
+            None => return Ok(none(true)),
         }
     };
-    Ok(pods
+    let pods = pods
         .list(&ListParams::default())
         .await
         .map_err(kube_err(format!("listing the pods of {what}")))?
         .items
         .into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none() && owned_by(p, &owner_uid))
-        .collect())
+        .collect();
+    Ok(CurrentPods { pods, rollout_seen })
 }
 
-/// The uid of the deployment's newest ReplicaSet (None: it has none yet).
+enum Newest {
+    ReplicaSet { uid: String, rollout_seen: bool },
+    None { rollout_seen: bool },
+}
+
+/// The deployment's newest ReplicaSet, and whether its controller has acted on the
+/// deployment's latest spec.
 async fn newest_replica_set(
     client: &kube::Client,
     namespace: &str,
     name: &str,
-) -> Result<Option<String>, Error> {
+) -> Result<Newest, Error> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let Some(deployment) = deployments
         .get_opt(name)
         .await
         .map_err(|e| Error::Kube(format!("reading deployment {namespace}/{name}"), e))?
     else {
-        return Ok(None);
+        return Ok(Newest::None { rollout_seen: true });
+    };
+    let observed = deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_generation);
+    let rollout_seen = match (deployment.metadata.generation, observed) {
+        (Some(generation), Some(observed)) => observed >= generation,
+        (Some(_), None) => false,
+        (None, _) => true,
     };
     let uid = deployment.metadata.uid.unwrap_or_default();
     let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
@@ -154,7 +187,10 @@ async fn newest_replica_set(
                 .and_then(|r| r.parse::<u64>().ok())
                 .unwrap_or(0)
         });
-    Ok(newest.and_then(|rs| rs.metadata.uid))
+    Ok(match newest.and_then(|rs| rs.metadata.uid) {
+        Some(uid) => Newest::ReplicaSet { uid, rollout_seen },
+        None => Newest::None { rollout_seen },
+    })
 }
 
 /// The pod a probe runs from: the Pod, or the newest of the workload's current pods.
@@ -163,7 +199,7 @@ pub async fn pod_for(
     reference: &ObjectRef,
     namespace: &str,
 ) -> Result<Pod, Error> {
-    let mut current = current_pods(client, reference, namespace).await?;
+    let mut current = current_pods(client, reference, namespace).await?.pods;
     current.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
     current.pop().ok_or_else(|| {
         Error::NoPod(if reference.is_pod() {
