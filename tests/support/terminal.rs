@@ -41,7 +41,13 @@ impl Terminal {
             terminal.type_line(&format!("export {key}='{value}'"));
         }
         terminal.type_line("PS1='student$ '; clear");
-        terminal.wait_for("student$ ", Duration::from_secs(10));
+        // Only the prompt on a cleared screen: the line above also shows `student$ ` as
+        // typed, and twice if typed while an export still ran (the tty's echo, then
+        // readline's), so a wait for the text alone could return before `clear`, and the
+        // first `run` would count prompts that `clear` then wipes.
+        terminal.wait_until(Duration::from_secs(10), "the prompt alone", |screen| {
+            screen.trim() == "student$"
+        });
         terminal
     }
 
