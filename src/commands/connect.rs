@@ -56,28 +56,43 @@ pub async fn cluster_uid(connection: &Connection) -> Result<String, AppError> {
     Ok(namespace.metadata.uid.unwrap_or_default())
 }
 
-/// The API server's clock (its Date header), in seconds since the epoch: a time that
-/// is compared with creation timestamps must come from the server's clock.
-pub async fn server_time(client: &kube::Client) -> Option<u64> {
-    let request = http::Request::get("/version").body(Vec::<u8>::new()).ok()?;
-    let response = client.send(request.map(Into::into)).await.ok()?;
-    let date = response.headers().get(http::header::DATE)?.to_str().ok()?;
-    let when = k8s_openapi::jiff::fmt::rfc2822::parse(date).ok()?;
-    u64::try_from(when.timestamp().as_second()).ok()
+/// The API server's version and how far its clock (its Date header) is ahead of this
+/// machine's, in seconds, from one `GET /version`.
+async fn version_and_clock(client: &kube::Client) -> Result<(String, Option<i64>), kube::Error> {
+    let request = http::Request::get("/version")
+        .body(Vec::<u8>::new())
+        .map_err(kube::Error::HttpError)?;
+    let response = client.send(request.map(Into::into)).await?;
+    let local = crate::progress::now() as i64;
+    let offset = response
+        .headers()
+        .get(http::header::DATE)
+        .and_then(|date| date.to_str().ok())
+        .and_then(|date| k8s_openapi::jiff::fmt::rfc2822::parse(date).ok())
+        .map(|when| when.timestamp().as_second() - local);
+    if !response.status().is_success() {
+        // kube's own call turns the answer into its error.
+        return client
+            .apiserver_version()
+            .await
+            .map(|v| (v.git_version, offset));
+    }
+    let body = response.into_body().collect_bytes().await?;
+    let info: k8s_openapi::apimachinery::pkg::version::Info =
+        serde_json::from_slice(&body).map_err(kube::Error::SerdeError)?;
+    Ok((info.git_version, offset))
 }
 
 /// The target labs run on: the connection, where probes run, the server's version.
 pub async fn target(connection: &Connection, mode: ExecMode) -> Result<Target, AppError> {
     let execution = execution(mode, connection).await?;
-    let version = connection
-        .client
-        .apiserver_version()
-        .await
-        .map(|v| v.git_version)
-        .map_err(|source| cluster::Error::Kube {
-            context: format!("reading /version of {}", connection.server),
-            source,
-        })?;
+    let (version, clock_offset) =
+        version_and_clock(&connection.client)
+            .await
+            .map_err(|source| cluster::Error::Kube {
+                context: format!("reading /version of {}", connection.server),
+                source,
+            })?;
     Ok(Target {
         client: connection.client.clone(),
         config: connection.config.clone(),
@@ -85,6 +100,7 @@ pub async fn target(connection: &Connection, mode: ExecMode) -> Result<Target, A
         provider: connection.provider.to_string(),
         server: connection.server.clone(),
         kubernetes_version: version,
+        clock_offset,
         resources: Arc::new(engine::resources::Resources::new(connection.client.clone())),
         rbac_snapshot: Default::default(),
         rbac_snapshots: Default::default(),

@@ -118,8 +118,7 @@ async fn run_connected(
     ));
     offer_leftovers(&target, args, ui).await?;
     // The run's proof of life: if kubelab dies, a later run knows what it left.
-    let server_now = connect::server_time(&target.client).await.map(|t| t as i64);
-    let lease = match liveness::hold(&target.client, &run_id, server_now).await {
+    let lease = match liveness::hold(&target.client, &run_id, target.clock_offset).await {
         Ok(lease) => Some(lease),
         Err(e) => {
             ui.info(format!(
@@ -159,9 +158,7 @@ async fn run_connected(
 /// What runs that crashed left on this cluster: removed with --remove-leftovers or a
 /// yes on the terminal; otherwise listed, with how to remove them.
 async fn offer_leftovers(target: &Target, args: &RunArgs, ui: &Ui) -> Result<(), AppError> {
-    let now = connect::server_time(&target.client)
-        .await
-        .unwrap_or_else(crate::progress::now) as i64;
+    let now = target.server_now() as i64;
     let crashed = match liveness::crashed_runs(&target.client, &target.resources, now).await {
         Ok(crashed) => crashed,
         Err(e) => {

@@ -29,6 +29,10 @@ pub struct LabRun<'a> {
     pub ui: &'a Ui,
     pub prefix: String,
     pace: super::Pace,
+    /// Whether the plan probes a pod at all: if not (a hands-on lab's start or
+    /// solution), a pod a wait finds is not made ready for probes (on the host, its
+    /// token requested and its volume made).
+    probes_ahead: bool,
     /// Values captured by earlier operations.
     vars: BTreeMap<String, String>,
     /// Tokens requested by name (never printed).
@@ -45,10 +49,15 @@ impl<'a> LabRun<'a> {
     pub fn new(
         target: &'a Target,
         loaded: &'a LoadedLab,
+        plan: &[Step],
         objects: Objects,
         pace: super::Pace,
         ui: &'a Ui,
     ) -> Self {
+        let probes_ahead = plan
+            .iter()
+            .flat_map(|step| &step.operations)
+            .any(|op| matches!(op.action, crate::scenario::Action::Probe(_)));
         LabRun {
             target,
             loaded,
@@ -63,6 +72,7 @@ impl<'a> LabRun<'a> {
             .sharing_policy_when_checking(&target.rbac_snapshot),
             ui,
             pace,
+            probes_ahead,
             prefix: format!("[{}]", loaded.lab.id),
             vars: BTreeMap::new(),
             tokens: BTreeMap::new(),
@@ -396,11 +406,16 @@ impl<'a> LabRun<'a> {
                         {
                             Ok((line, object)) => {
                                 report.actions.push(line);
-                                if wait_op.until.means_started()
+                                if self.probes_ahead
+                                    && wait_op.until.means_started()
                                     && (wait_op.object.is_pod()
                                         || workloads::workload_kind(&wait_op.object).is_some())
                                 {
-                                    self.probes.started(&wait_op.object, &namespace).await;
+                                    let seen = object
+                                        .as_ref()
+                                        .filter(|_| wait_op.object.is_pod())
+                                        .and_then(|o| o.clone().try_parse().ok());
+                                    self.probes.started(&wait_op.object, &namespace, seen).await;
                                 }
                                 let object =
                                     object.map(|o| serde_json::to_value(o).unwrap_or_default());

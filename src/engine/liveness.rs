@@ -69,17 +69,15 @@ pub struct Held {
 
 /// Takes the run's Lease. Fails when the cluster refuses it (then the run cannot show
 /// that it lives, and says why).
-/// `server_now`: the API server's clock, seconds since the epoch, if known.
+/// `clock_offset`: how far the API server's clock is ahead of this machine's, seconds.
 pub async fn hold(
     client: &kube::Client,
     run_id: &str,
-    server_now: Option<i64>,
+    clock_offset: Option<i64>,
 ) -> Result<Held, Error> {
     let api: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
     let name = lease_name(run_id);
-    let offset = server_now
-        .map(|server| server - k8s_openapi::jiff::Timestamp::now().as_second())
-        .unwrap_or(0);
+    let offset = clock_offset.unwrap_or(0);
     let mut lease = Lease {
         spec: Some(LeaseSpec {
             holder_identity: Some(holder()),

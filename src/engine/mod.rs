@@ -53,6 +53,8 @@ pub struct Target {
     pub provider: String,
     pub server: String,
     pub kubernetes_version: String,
+    /// How far the API server's clock is ahead of this machine's (seconds), if it said.
+    pub clock_offset: Option<i64>,
     /// What the API server serves, discovered once per run.
     pub resources: Arc<Resources>,
     /// The cluster's RBAC, read once for every lab of a run that only checks (checks
@@ -60,6 +62,18 @@ pub struct Target {
     pub rbac_snapshot: crate::probe::PolicyCell,
     /// The run's cluster-wide RBAC snapshot, read again after kubelab writes RBAC.
     pub rbac_snapshots: Arc<crate::rbac::snapshot::Snapshots>,
+}
+
+impl Target {
+    /// Now by the API server's clock, in seconds since the epoch (this machine's when
+    /// the server gave no Date): creation timestamps are compared with it.
+    pub fn server_now(&self) -> u64 {
+        let local = crate::progress::now();
+        match self.clock_offset {
+            Some(offset) => local.saturating_add_signed(offset),
+            None => local,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -667,7 +681,7 @@ async fn run_lab(
     ui.info(format!("[{}] {} — {}", lab.id, lab.title, loaded.folder));
     let plan = lab.plan(settings.part);
     let objects = Objects::new(target, &lab.id, run_id, settings, created.clone());
-    let mut run = LabRun::new(target, loaded, objects, settings.pace, ui);
+    let mut run = LabRun::new(target, loaded, &plan, objects, settings.pace, ui);
     let mut steps = Vec::new();
     let mut outcome = Outcome::Passed;
     let mut error = None;

@@ -550,8 +550,8 @@ async fn wait_gone(
         None => super::wait::object_until(api.clone(), name, timeout, |o| o.is_none()).await,
     };
     match gone {
-        true => Ok(()),
-        false => {
+        Some(_) => Ok(()),
+        None => {
             let state = match api.get_opt(name).await {
                 Ok(Some(object)) => terminating_state(&object),
                 Ok(None) => "gone just now".into(),

@@ -1,6 +1,6 @@
-//! What the API server serves, asked once per run (aggregated discovery): object types
-//! as lab files name them (`pod`, `deployments.apps`, `ClusterRoleBinding`) and as
-//! manifests name them (apiVersion and kind), resolved to where they live.
+//! What the API server serves, asked once per run (aggregated discovery, two requests):
+//! object types as lab files name them (`pod`, `deployments.apps`, `ClusterRoleBinding`)
+//! and as manifests name them (apiVersion and kind), resolved to where they live.
 
 use std::collections::HashMap;
 
@@ -46,6 +46,18 @@ fn resolved((resource, capabilities): (ApiResource, ApiCapabilities)) -> Resolve
     }
 }
 
+/// How long a kind a CRD defines may take to appear in the API server's discovery.
+const CRD_DISCOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The server does not serve the group version (404), or it lacks the kind.
+fn is_missing(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 404,
+        kube::Error::Discovery(_) => true,
+        _ => false,
+    }
+}
+
 pub struct Resources {
     client: kube::Client,
     discovery: OnceCell<Discovery>,
@@ -82,21 +94,67 @@ impl Resources {
         if let Some(found) = self.by_gvk.lock().await.get(gvk) {
             return Ok(found.clone());
         }
-        let found = kube::discovery::pinned_kind(&self.client, gvk)
-            .await
-            .map(resolved)
-            .map_err(|source| match source {
-                kube::Error::Api(status) if status.code == 404 => Error::Lab(format!(
-                    "{object}: the API server does not serve {}/{} kind {}",
-                    gvk.group, gvk.version, gvk.kind
-                )),
-                source => Error::Cluster {
-                    doing: format!("{object}: looking up its API"),
-                    source,
-                },
-            })?;
+        // The run's discovery knows what the server served when the run began; a type
+        // made since (a CRD a lab applied) is looked up on its own.
+        let discovered = match self.discovery().await {
+            Ok(discovery) => discovery.resolve_gvk(gvk).map(resolved),
+            Err(_) => None,
+        };
+        let found = match discovered {
+            Some(found) => Ok(found),
+            None => self.look_up(gvk).await,
+        }
+        .map_err(|source| match source {
+            kube::Error::Api(status) if status.code == 404 => Error::Lab(format!(
+                "{object}: the API server does not serve {}/{} kind {}",
+                gvk.group, gvk.version, gvk.kind
+            )),
+            source => Error::Cluster {
+                doing: format!("{object}: looking up its API"),
+                source,
+            },
+        })?;
         self.by_gvk.lock().await.insert(gvk.clone(), found.clone());
         Ok(found)
+    }
+
+    /// One type, asked of the server now. A CRD the API server has just Established may
+    /// be missing from its discovery a moment longer (kubectl then says "no matches for
+    /// kind"): while a CRD defines the kind, it is asked again, for a few seconds.
+    async fn look_up(&self, gvk: &GroupVersionKind) -> Result<Resolved, kube::Error> {
+        let deadline = tokio::time::Instant::now() + CRD_DISCOVERY_WAIT;
+        let mut defined = None;
+        loop {
+            let missing = match kube::discovery::pinned_kind(&self.client, gvk).await {
+                Ok(found) => return Ok(resolved(found)),
+                Err(e) if is_missing(&e) => e,
+                Err(e) => return Err(e),
+            };
+            if defined.is_none() {
+                defined = Some(self.defined_by_a_crd(gvk).await);
+            }
+            if defined != Some(true) || tokio::time::Instant::now() >= deadline {
+                return Err(missing);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Whether a CRD serves `gvk` (false where kubelab may not list CRDs).
+    async fn defined_by_a_crd(&self, gvk: &GroupVersionKind) -> bool {
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        crds.list(&Default::default()).await.is_ok_and(|list| {
+            list.items.iter().any(|crd| {
+                crd.spec.group == gvk.group
+                    && crd.spec.names.kind == gvk.kind
+                    && crd
+                        .spec
+                        .versions
+                        .iter()
+                        .any(|v| v.name == gvk.version && v.served)
+            })
+        })
     }
 
     /// Every type the server lists, in its preferred version.

@@ -17,7 +17,8 @@ use crate::scenario::{ObjectRef, WaitFor, WaitOp};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Watches one object until `condition` holds (true) or `timeout` passes (false). A
+/// Watches one object until `condition` holds, and returns the object as the
+/// condition saw it (`Some(None)`: it does not exist), or None once `timeout` passes. A
 /// broken watch (a connection reset, the server's own watch timeout) is resumed by
 /// kube-runtime's watcher, so only the deadline ends the wait.
 pub async fn object_until<K>(
@@ -25,7 +26,7 @@ pub async fn object_until<K>(
     name: &str,
     timeout: Duration,
     condition: impl Fn(Option<&K>) -> bool,
-) -> bool
+) -> Option<Option<K>>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
@@ -33,11 +34,11 @@ where
     let mut changes = watch_object(api, name).boxed();
     loop {
         match tokio::time::timeout_at(deadline, changes.next()).await {
-            Ok(Some(Ok(object))) if condition(object.as_ref()) => return true,
+            Ok(Some(Ok(object))) if condition(object.as_ref()) => return Some(object),
             Ok(Some(Ok(_))) => {}
             // The watcher starts again on the next poll; give the server a moment.
             Ok(Some(Err(_))) => tokio::time::sleep(Duration::from_millis(500)).await,
-            Ok(None) | Err(_) => return false,
+            Ok(None) | Err(_) => return None,
         }
     }
 }
@@ -45,7 +46,8 @@ where
 /// Waiting reasons that no amount of waiting cures.
 const HOPELESS: &[&str] = &["ErrImageNeverPull", "InvalidImageName"];
 
-/// Waits as `wait` says; returns a line for the report and the object (for captures).
+/// Waits as `wait` says; returns a line for the report and the object as the wait saw it
+/// meet its condition (a workload's: read once its pods are, and only for captures).
 pub async fn wait(
     client: &kube::Client,
     resolved: &Resolved,
@@ -59,6 +61,7 @@ pub async fn wait(
     let what = resolved.describe(namespace, &name);
     let api = resolved.api(client, namespace);
     let is_workload = workloads::workload_kind(&wait.object).is_some();
+    let mut seen = None;
     let line = match &wait.until {
         WaitFor::Ready | WaitFor::Running | WaitFor::Created if is_workload => {
             pods(
@@ -83,8 +86,11 @@ pub async fn wait(
             let until = until.clone();
             let condition = move |object: Option<&DynamicObject>| matches_wait(&until, object);
             match object_until(api.clone(), &name, timeout, condition).await {
-                true => format!("{what} {description}"),
-                false => {
+                Some(object) => {
+                    seen = object;
+                    format!("{what} {description}")
+                }
+                None => {
                     let state = match api.get_opt(&name).await {
                         Ok(Some(object)) => object_state(&object),
                         Ok(None) => "it does not exist".into(),
@@ -100,12 +106,13 @@ pub async fn wait(
             }
         }
     };
-    let object = if matches!(wait.until, WaitFor::Deleted) || wait.capture.is_empty() {
-        None
-    } else {
+    // A workload's wait saw its pods: a capture reads the workload itself.
+    let object = if is_workload && !wait.capture.is_empty() {
         api.get_opt(&name)
             .await
             .map_err(|source| Error::from_kube(format!("reading {what}"), source))?
+    } else {
+        seen
     };
     Ok((line, object))
 }

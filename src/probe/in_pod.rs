@@ -86,8 +86,8 @@ impl InPod {
         )
         .await
         {
-            true => Ok(()),
-            false => {
+            Some(_) => Ok(()),
+            None => {
                 let state = match pods.get_opt(self.name()).await {
                     Ok(Some(pod)) => crate::engine::describe_pod_state(&pod),
                     _ => "gone".into(),

@@ -200,6 +200,15 @@ impl ProbeContext {
                 crate::engine::workloads::Error::Kube(what, source) => Error::Kube(what, source),
                 other => Error::Pod(other.to_string()),
             })?;
+        self.access_to(pod, container).await
+    }
+
+    /// Reaching `pod` (its `container`, or the first), made once per pod and container.
+    async fn access_to(
+        &self,
+        pod: Pod,
+        container: Option<&str>,
+    ) -> Result<Arc<dyn PodAccess>, Error> {
         let key = format!(
             "{}/{}",
             pod.metadata.uid.clone().unwrap_or_default(),
@@ -228,13 +237,18 @@ impl ProbeContext {
     /// token, the CA's ConfigMap) before the pod starts: they are materialized now, not
     /// by the first probe. A failure is left for that probe to meet and report. A Job's
     /// pod is not kept: the Job replaces a pod that fails on its own.
-    pub async fn started(&self, reference: &ObjectRef, namespace: &str) {
+    /// `seen`: the pod as the wait saw it, when it waited for a Pod (not read again).
+    pub async fn started(&self, reference: &ObjectRef, namespace: &str, seen: Option<Pod>) {
         let key = (namespace.to_string(), reference.to_string());
         self.started.lock().await.remove(&key);
         if crate::engine::workloads::workload_kind(reference) == Some("Job") {
             return;
         }
-        if let Ok(access) = self.pod_access(reference, namespace, None).await {
+        let access = match seen {
+            Some(pod) => self.access_to(pod, None).await,
+            None => self.pod_access(reference, namespace, None).await,
+        };
+        if let Ok(access) = access {
             self.started.lock().await.insert(key, access);
         }
     }

@@ -23,9 +23,7 @@ pub async fn reset(args: ResetArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     let removed = take_away(&mut session, &target, args.consent.yes, true, ui).await?;
     // Until the start is set up again, the lab is not set up: an interrupted or failed
     // reset must not leave a record of objects that are gone.
-    let now = super::super::connect::server_time(&target.client)
-        .await
-        .unwrap_or_else(crate::progress::now);
+    let now = target.server_now();
     let run_id = engine::new_run_id();
     engine::reset::hand_over(
         &target.client,

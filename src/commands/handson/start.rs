@@ -9,7 +9,7 @@ use crate::AppError;
 use crate::cli::{ExecMode, StartArgs};
 use crate::cluster::{self, Ensured, UpOptions};
 use crate::engine::{self, Keep};
-use crate::progress::{self, ClusterRef, LabProgress, Progress};
+use crate::progress::{ClusterRef, LabProgress, Progress};
 use crate::scenario::{self, Part};
 use crate::ui::Ui;
 
@@ -67,9 +67,7 @@ pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
     let key = Progress::key(loaded.suite, dir.as_deref(), &loaded.lab.id);
     let previous = progress.labs.get(&key).cloned();
     // The server's clock: creation timestamps are compared with it.
-    let now = connect::server_time(&connection.client)
-        .await
-        .unwrap_or_else(progress::now);
+    let now = target.server_now();
     let entry = match previous {
         // Set up on this very cluster: the student's work is there; go on with it.
         Some(previous) if previous.cluster.uid == here.uid && previous.is_set_up() => {
