@@ -85,10 +85,15 @@ fn every_object_operation_does_what_it_says() {
     assert!(op(lab, "by_selector").passed);
     // Waits on a condition (the CRD's Established, set by the API server) and a field.
     assert!(op(lab, "established").actions[0].contains("Established"));
-    // A type the run's discovery did not know (the CRD came after it) is looked up.
+    // A type the run's discovery did not know (the CRD came after it) is looked up,
+    // by its kind in a manifest and by its name in a lab file.
     assert_eq!(
         op(lab, "widget").actions,
         ["applied Widget op-objects/sprocket"]
+    );
+    assert_eq!(
+        op(lab, "widget_there").actions,
+        ["Widget op-objects/sprocket created"]
     );
     assert!(op(lab, "field").actions[0].contains("data.mode = \"merged\""));
     // A wait right after a restart names the new ReplicaSet's pod, not the old one the

@@ -1,14 +1,18 @@
-//! What the API server serves, asked once per run (aggregated discovery, two requests):
-//! object types as lab files name them (`pod`, `deployments.apps`, `ClusterRoleBinding`)
-//! and as manifests name them (apiVersion and kind), resolved to where they live.
+//! What the API server serves, asked once per command (aggregated discovery, two
+//! requests) and again when a type is missing: object types as lab files name them
+//! (`pod`, `deployments.apps`, `ClusterRoleBinding`) and as manifests name them
+//! (apiVersion and kind), resolved to where they live.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::DynamicObject;
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::Mutex;
 
 use super::Error;
 
@@ -46,21 +50,25 @@ fn resolved((resource, capabilities): (ApiResource, ApiCapabilities)) -> Resolve
     }
 }
 
-/// How long a kind a CRD defines may take to appear in the API server's discovery.
-const CRD_DISCOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a type a CRD defines may take to appear in the API server's discovery.
+const CRD_DISCOVERY_WAIT: Duration = Duration::from_secs(10);
 
-/// The server does not serve the group version (404), or it lacks the kind.
-fn is_missing(error: &kube::Error) -> bool {
-    match error {
-        kube::Error::Api(status) => status.code == 404,
-        kube::Error::Discovery(_) => true,
-        _ => false,
+async fn discover(client: &kube::Client) -> Result<Discovery, Error> {
+    match Discovery::new(client.clone()).run_aggregated().await {
+        Ok(found) => Ok(found),
+        // Servers before aggregated discovery: one request per group.
+        Err(_) => Discovery::new(client.clone()).run().await,
     }
+    .map_err(|source| Error::Cluster {
+        doing: "discovering the API server's types".into(),
+        source,
+    })
 }
 
 pub struct Resources {
     client: kube::Client,
-    discovery: OnceCell<Discovery>,
+    /// The latest discovery: made at first use, made again when a type is missing.
+    discovery: Mutex<Option<Arc<Discovery>>>,
     by_gvk: Mutex<HashMap<GroupVersionKind, Resolved>>,
 }
 
@@ -68,25 +76,71 @@ impl Resources {
     pub fn new(client: kube::Client) -> Self {
         Resources {
             client,
-            discovery: OnceCell::new(),
+            discovery: Mutex::default(),
             by_gvk: Mutex::default(),
         }
     }
 
-    async fn discovery(&self) -> Result<&Discovery, Error> {
-        self.discovery
-            .get_or_try_init(|| async {
-                match Discovery::new(self.client.clone()).run_aggregated().await {
-                    Ok(found) => Ok(found),
-                    // Servers before aggregated discovery: one request per group.
-                    Err(_) => Discovery::new(self.client.clone()).run().await,
-                }
-            })
+    async fn discovery(&self) -> Result<Arc<Discovery>, Error> {
+        let mut held = self.discovery.lock().await;
+        if let Some(found) = &*held {
+            return Ok(found.clone());
+        }
+        let found = Arc::new(discover(&self.client).await?);
+        *held = Some(found.clone());
+        Ok(found)
+    }
+
+    /// A new discovery, unless someone made one since `stale`.
+    async fn rediscover(&self, stale: &Arc<Discovery>) -> Result<Arc<Discovery>, Error> {
+        let mut held = self.discovery.lock().await;
+        if let Some(found) = &*held
+            && !Arc::ptr_eq(found, stale)
+        {
+            return Ok(found.clone());
+        }
+        let found = Arc::new(discover(&self.client).await?);
+        *held = Some(found.clone());
+        Ok(found)
+    }
+
+    /// A type `find` picks from the discovery; else (Err) the latest discovery. A type
+    /// missing from it may have come since (a CRD a lab applied): it is looked for in
+    /// a new one. The API server may leave a CRD it has just Established out of its
+    /// discovery a moment longer (kubectl then says "no matches for kind"), so while a
+    /// CRD `defines` the type, it is looked for again, for a few seconds.
+    async fn find(
+        &self,
+        find: impl Fn(&Discovery) -> Option<Resolved>,
+        defines: impl Fn(&CustomResourceDefinition) -> bool,
+    ) -> Result<Result<Resolved, Arc<Discovery>>, Error> {
+        let mut discovery = self.discovery().await?;
+        if let Some(found) = find(&discovery) {
+            return Ok(Ok(found));
+        }
+        let deadline = tokio::time::Instant::now() + CRD_DISCOVERY_WAIT;
+        let mut defined = None;
+        loop {
+            discovery = self.rediscover(&discovery).await?;
+            if let Some(found) = find(&discovery) {
+                return Ok(Ok(found));
+            }
+            if defined.is_none() {
+                defined = Some(self.any_crd(&defines).await);
+            }
+            if defined != Some(true) || tokio::time::Instant::now() >= deadline {
+                return Ok(Err(discovery));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Whether a CRD `defines` it (false where kubelab may not list CRDs).
+    async fn any_crd(&self, defines: &impl Fn(&CustomResourceDefinition) -> bool) -> bool {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        crds.list(&Default::default())
             .await
-            .map_err(|source| Error::Cluster {
-                doing: "discovering the API server's types".into(),
-                source,
-            })
+            .is_ok_and(|list| list.items.iter().any(defines))
     }
 
     /// The type of a manifest's object.
@@ -94,67 +148,26 @@ impl Resources {
         if let Some(found) = self.by_gvk.lock().await.get(gvk) {
             return Ok(found.clone());
         }
-        // The run's discovery knows what the server served when the run began; a type
-        // made since (a CRD a lab applied) is looked up on its own.
-        let discovered = match self.discovery().await {
-            Ok(discovery) => discovery.resolve_gvk(gvk).map(resolved),
-            Err(_) => None,
+        let defines = |crd: &CustomResourceDefinition| {
+            crd.spec.group == gvk.group
+                && crd.spec.names.kind == gvk.kind
+                && crd
+                    .spec
+                    .versions
+                    .iter()
+                    .any(|v| v.name == gvk.version && v.served)
         };
-        let found = match discovered {
-            Some(found) => Ok(found),
-            None => self.look_up(gvk).await,
-        }
-        .map_err(|source| match source {
-            kube::Error::Api(status) if status.code == 404 => Error::Lab(format!(
-                "{object}: the API server does not serve {}/{} kind {}",
-                gvk.group, gvk.version, gvk.kind
-            )),
-            source => Error::Cluster {
-                doing: format!("{object}: looking up its API"),
-                source,
-            },
-        })?;
+        let found = self
+            .find(|d| d.resolve_gvk(gvk).map(resolved), defines)
+            .await?
+            .map_err(|_| {
+                Error::Lab(format!(
+                    "{object}: the API server does not serve {}/{} kind {}",
+                    gvk.group, gvk.version, gvk.kind
+                ))
+            })?;
         self.by_gvk.lock().await.insert(gvk.clone(), found.clone());
         Ok(found)
-    }
-
-    /// One type, asked of the server now. A CRD the API server has just Established may
-    /// be missing from its discovery a moment longer (kubectl then says "no matches for
-    /// kind"): while a CRD defines the kind, it is asked again, for a few seconds.
-    async fn look_up(&self, gvk: &GroupVersionKind) -> Result<Resolved, kube::Error> {
-        let deadline = tokio::time::Instant::now() + CRD_DISCOVERY_WAIT;
-        let mut defined = None;
-        loop {
-            let missing = match kube::discovery::pinned_kind(&self.client, gvk).await {
-                Ok(found) => return Ok(resolved(found)),
-                Err(e) if is_missing(&e) => e,
-                Err(e) => return Err(e),
-            };
-            if defined.is_none() {
-                defined = Some(self.defined_by_a_crd(gvk).await);
-            }
-            if defined != Some(true) || tokio::time::Instant::now() >= deadline {
-                return Err(missing);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Whether a CRD serves `gvk` (false where kubelab may not list CRDs).
-    async fn defined_by_a_crd(&self, gvk: &GroupVersionKind) -> bool {
-        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        crds.list(&Default::default()).await.is_ok_and(|list| {
-            list.items.iter().any(|crd| {
-                crd.spec.group == gvk.group
-                    && crd.spec.names.kind == gvk.kind
-                    && crd
-                        .spec
-                        .versions
-                        .iter()
-                        .any(|v| v.name == gvk.version && v.served)
-            })
-        })
     }
 
     /// Every type the server lists, in its preferred version.
@@ -172,28 +185,34 @@ impl Resources {
 
     /// A type as kubectl names it: plural, singular or kind, optionally `.group`.
     pub async fn for_type(&self, name: &str) -> Result<Resolved, Error> {
-        let discovery = self.discovery().await?;
         let (wanted, group) = match name.split_once('.') {
-            Some((wanted, group)) => (wanted, Some(group)),
-            None => (name, None),
+            Some((wanted, group)) => (wanted.to_lowercase(), Some(group)),
+            None => (name.to_lowercase(), None),
         };
-        let wanted = wanted.to_lowercase();
-        let mut known = Vec::new();
-        // The core group first, then the rest in discovery's order, as kubectl prefers.
-        let mut groups: Vec<_> = discovery.groups().collect();
-        groups.sort_by_key(|g| (!g.name().is_empty(), g.name() != "apps"));
-        for api_group in groups {
-            if group.is_some_and(|g| g != api_group.name()) {
-                continue;
-            }
-            for (resource, capabilities) in api_group.recommended_resources() {
-                let kind = resource.kind.to_lowercase();
-                if resource.plural == wanted || kind == wanted {
-                    return Ok(resolved((resource, capabilities)));
-                }
-                known.push(resource.plural.clone());
-            }
-        }
+        let named = |plural: &str, singular: Option<&str>, kind: &str| {
+            plural == wanted || singular == Some(wanted.as_str()) || kind.to_lowercase() == wanted
+        };
+        let defines = |crd: &CustomResourceDefinition| {
+            let names = &crd.spec.names;
+            group.is_none_or(|g| g == crd.spec.group)
+                && named(&names.plural, names.singular.as_deref(), &names.kind)
+        };
+        let find = |discovery: &Discovery| {
+            groups_in_order(discovery, group)
+                .into_iter()
+                .flat_map(|g| g.recommended_resources())
+                .find(|(resource, _)| named(&resource.plural, None, &resource.kind))
+                .map(resolved)
+        };
+        let latest = match self.find(find, defines).await? {
+            Ok(found) => return Ok(found),
+            Err(latest) => latest,
+        };
+        let known: Vec<String> = groups_in_order(&latest, group)
+            .into_iter()
+            .flat_map(|g| g.recommended_resources())
+            .map(|(resource, _)| resource.plural)
+            .collect();
         let closest = crate::names::closest(&wanted, &known);
         Err(Error::Lab(format!(
             "the API server serves no type '{name}'{}",
@@ -202,4 +221,18 @@ impl Resources {
                 .unwrap_or_default()
         )))
     }
+}
+
+/// The groups to look in for a type: `group` only when given; else the core group
+/// first, then apps, then the rest in discovery's order, as kubectl prefers.
+fn groups_in_order<'a>(
+    discovery: &'a Discovery,
+    group: Option<&str>,
+) -> Vec<&'a kube::discovery::ApiGroup> {
+    let mut groups: Vec<_> = discovery
+        .groups()
+        .filter(|g| group.is_none_or(|wanted| wanted == g.name()))
+        .collect();
+    groups.sort_by_key(|g| (!g.name().is_empty(), g.name() != "apps"));
+    groups
 }
