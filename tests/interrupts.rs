@@ -158,7 +158,10 @@ impl Campaign<'_> {
             ran_for: span,
         };
         assert!(matches!(first.code, Some(0 | 1)), "{name}: {}", first.said);
-        eprintln!("interrupts: {name}: uninterrupted, {span:?}, exit {:?}", first.code);
+        eprintln!(
+            "interrupts: {name}: uninterrupted, {span:?}, exit {:?}",
+            first.code
+        );
         after(&first);
         Campaign {
             name,
