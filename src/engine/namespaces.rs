@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
-use kube::discovery::{ApiResource, Discovery, Scope};
+use kube::discovery::{ApiResource, Scope};
 
 /// Why the fast path was not taken (the controller finishes instead).
 pub type Declined = String;
@@ -32,13 +32,9 @@ const SWEEPS_AT_ONCE: usize = 32;
 /// collection. Asked now, not from the run's cached discovery: a CRD a lab made
 /// meanwhile must be swept too.
 async fn namespaced_types(client: &kube::Client) -> Result<Vec<(ApiResource, bool)>, Declined> {
-    let discovery = match Discovery::new(client.clone()).run_aggregated().await {
-        Ok(found) => found,
-        Err(_) => Discovery::new(client.clone())
-            .run()
-            .await
-            .map_err(|e| format!("discovering the API server's types: {e}"))?,
-    };
+    let discovery = super::resources::discover(client)
+        .await
+        .map_err(|e| format!("discovering the API server's types: {e}"))?;
     Ok(discovery
         .groups()
         .flat_map(|group| group.recommended_resources())

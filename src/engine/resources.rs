@@ -3,7 +3,6 @@
 //! (`pod`, `deployments.apps`, `ClusterRoleBinding`) and as manifests name them
 //! (apiVersion and kind), resolved to where they live.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,23 +52,19 @@ fn resolved((resource, capabilities): (ApiResource, ApiCapabilities)) -> Resolve
 /// How long a type a CRD defines may take to appear in the API server's discovery.
 const CRD_DISCOVERY_WAIT: Duration = Duration::from_secs(10);
 
-async fn discover(client: &kube::Client) -> Result<Discovery, Error> {
+/// What the server serves now: aggregated discovery, or one request per group on
+/// servers before it.
+pub async fn discover(client: &kube::Client) -> Result<Discovery, kube::Error> {
     match Discovery::new(client.clone()).run_aggregated().await {
         Ok(found) => Ok(found),
-        // Servers before aggregated discovery: one request per group.
         Err(_) => Discovery::new(client.clone()).run().await,
     }
-    .map_err(|source| Error::Cluster {
-        doing: "discovering the API server's types".into(),
-        source,
-    })
 }
 
 pub struct Resources {
     client: kube::Client,
     /// The latest discovery: made at first use, made again when a type is missing.
     discovery: Mutex<Option<Arc<Discovery>>>,
-    by_gvk: Mutex<HashMap<GroupVersionKind, Resolved>>,
 }
 
 impl Resources {
@@ -77,29 +72,29 @@ impl Resources {
         Resources {
             client,
             discovery: Mutex::default(),
-            by_gvk: Mutex::default(),
         }
     }
 
     async fn discovery(&self) -> Result<Arc<Discovery>, Error> {
-        let mut held = self.discovery.lock().await;
-        if let Some(found) = &*held {
-            return Ok(found.clone());
-        }
-        let found = Arc::new(discover(&self.client).await?);
-        *held = Some(found.clone());
-        Ok(found)
+        self.rediscover(None).await
     }
 
-    /// A new discovery, unless someone made one since `stale`.
-    async fn rediscover(&self, stale: &Arc<Discovery>) -> Result<Arc<Discovery>, Error> {
+    /// The discovery held, unless it is `stale` (or none is held yet): then a new one.
+    async fn rediscover(&self, stale: Option<&Arc<Discovery>>) -> Result<Arc<Discovery>, Error> {
         let mut held = self.discovery.lock().await;
         if let Some(found) = &*held
-            && !Arc::ptr_eq(found, stale)
+            && stale.is_none_or(|stale| !Arc::ptr_eq(found, stale))
         {
             return Ok(found.clone());
         }
-        let found = Arc::new(discover(&self.client).await?);
+        let found = Arc::new(
+            discover(&self.client)
+                .await
+                .map_err(|source| Error::Cluster {
+                    doing: "discovering the API server's types".into(),
+                    source,
+                })?,
+        );
         *held = Some(found.clone());
         Ok(found)
     }
@@ -121,7 +116,7 @@ impl Resources {
         let deadline = tokio::time::Instant::now() + CRD_DISCOVERY_WAIT;
         let mut defined = None;
         loop {
-            discovery = self.rediscover(&discovery).await?;
+            discovery = self.rediscover(Some(&discovery)).await?;
             if let Some(found) = find(&discovery) {
                 return Ok(Ok(found));
             }
@@ -145,9 +140,6 @@ impl Resources {
 
     /// The type of a manifest's object.
     pub async fn for_gvk(&self, gvk: &GroupVersionKind, object: &str) -> Result<Resolved, Error> {
-        if let Some(found) = self.by_gvk.lock().await.get(gvk) {
-            return Ok(found.clone());
-        }
         let defines = |crd: &CustomResourceDefinition| {
             crd.spec.group == gvk.group
                 && crd.spec.names.kind == gvk.kind
@@ -157,17 +149,14 @@ impl Resources {
                     .iter()
                     .any(|v| v.name == gvk.version && v.served)
         };
-        let found = self
-            .find(|d| d.resolve_gvk(gvk).map(resolved), defines)
+        self.find(|d| d.resolve_gvk(gvk).map(resolved), defines)
             .await?
             .map_err(|_| {
                 Error::Lab(format!(
                     "{object}: the API server does not serve {}/{} kind {}",
                     gvk.group, gvk.version, gvk.kind
                 ))
-            })?;
-        self.by_gvk.lock().await.insert(gvk.clone(), found.clone());
-        Ok(found)
+            })
     }
 
     /// Every type the server lists, in its preferred version.
