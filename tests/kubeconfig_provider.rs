@@ -373,6 +373,8 @@ fn what_a_killed_run_left_is_offered_for_removal_and_removed_only_with_consent()
         .kubelab()
         .env("KUBELAB_PROVIDER", "kubeconfig")
         .env("KUBECONFIG", &cluster.kubeconfig)
+        // SIGKILL leaves its temporary files: kept out of the TMPDIR the Lab checks.
+        .env("TMPDIR", lab.state_root.path())
         .args(["run", "--yes", "--no-isolate", "02"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -134,10 +134,11 @@ async fn execution(mode: ExecMode, connection: &Connection) -> Result<Execution,
                             .into(),
                     )
                 })?;
-            let tools = HostTools::new(&connection.apiserver, kubectl, curl).map_err(|e| {
-                AppError::Environment(format!("creating a private temporary directory: {e}"))
-            })?;
-            Ok(Execution::Host(tools))
+            Ok(Execution::Host(HostTools::new(
+                &connection.apiserver,
+                kubectl,
+                curl,
+            )))
         }
     }
 }

@@ -404,21 +404,19 @@ impl<'a> LabRun<'a> {
                         )
                         .await
                         {
-                            Ok((line, object)) => {
-                                report.actions.push(line);
+                            Ok(waited) => {
+                                report.actions.push(waited.line);
                                 if self.probes_ahead
                                     && wait_op.until.means_started()
                                     && (wait_op.object.is_pod()
                                         || workloads::workload_kind(&wait_op.object).is_some())
                                 {
-                                    let seen = object
-                                        .as_ref()
-                                        .filter(|_| wait_op.object.is_pod())
-                                        .and_then(|o| o.clone().try_parse().ok());
+                                    let seen = workloads::newest(waited.pods);
                                     self.probes.started(&wait_op.object, &namespace, seen).await;
                                 }
-                                let object =
-                                    object.map(|o| serde_json::to_value(o).unwrap_or_default());
+                                let object = waited
+                                    .object
+                                    .map(|o| serde_json::to_value(o).unwrap_or_default());
                                 capture(&wait_op.capture, object.as_ref(), &mut report);
                                 Ok(())
                             }

@@ -5,9 +5,12 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::Api;
 use kube::api::{DynamicObject, ListParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector;
 use kube::runtime::watcher::{self, watch_object, watcher};
 
 use super::Error;
@@ -46,8 +49,17 @@ where
 /// Waiting reasons that no amount of waiting cures.
 const HOPELESS: &[&str] = &["ErrImageNeverPull", "InvalidImageName"];
 
-/// Waits as `wait` says; returns a line for the report and the object as the wait saw it
-/// meet its condition (a workload's: read once its pods are, and only for captures).
+/// What a wait saw when its condition held.
+pub struct Waited {
+    /// A line for the report.
+    pub line: String,
+    /// The object as the wait saw it (a workload's pods: the workload, or the Pod).
+    pub object: Option<DynamicObject>,
+    /// A workload's pods as the wait saw them (empty for other objects).
+    pub pods: Vec<Pod>,
+}
+
+/// Waits as `wait` says.
 pub async fn wait(
     client: &kube::Client,
     resolved: &Resolved,
@@ -56,15 +68,14 @@ pub async fn wait(
     runs_pods: bool,
     timeout: Duration,
     progress: &(dyn Fn(String) + Sync),
-) -> Result<(String, Option<DynamicObject>), Error> {
+) -> Result<Waited, Error> {
     let name = wait.object.name.clone().unwrap_or_default();
     let what = resolved.describe(namespace, &name);
     let api = resolved.api(client, namespace);
     let is_workload = workloads::workload_kind(&wait.object).is_some();
-    let mut seen = None;
-    let line = match &wait.until {
+    match &wait.until {
         WaitFor::Ready | WaitFor::Running | WaitFor::Created if is_workload => {
-            pods(
+            let seen = pods(
                 client,
                 &wait.object,
                 &what,
@@ -74,7 +85,12 @@ pub async fn wait(
                 timeout,
                 progress,
             )
-            .await?
+            .await?;
+            Ok(Waited {
+                line: seen.line,
+                object: seen.object,
+                pods: seen.pods,
+            })
         }
         until => {
             let description = match until {
@@ -86,35 +102,27 @@ pub async fn wait(
             let until = until.clone();
             let condition = move |object: Option<&DynamicObject>| matches_wait(&until, object);
             match object_until(api.clone(), &name, timeout, condition).await {
-                Some(object) => {
-                    seen = object;
-                    format!("{what} {description}")
-                }
+                Some(object) => Ok(Waited {
+                    line: format!("{what} {description}"),
+                    object,
+                    pods: Vec::new(),
+                }),
                 None => {
                     let state = match api.get_opt(&name).await {
                         Ok(Some(object)) => object_state(&object),
                         Ok(None) => "it does not exist".into(),
                         Err(e) => e.to_string(),
                     };
-                    return Err(Error::Timeout {
+                    Err(Error::Timeout {
                         what,
                         until: description,
                         timeout,
                         state,
-                    });
+                    })
                 }
             }
         }
-    };
-    // A workload's wait saw its pods: a capture reads the workload itself.
-    let object = if is_workload && !wait.capture.is_empty() {
-        api.get_opt(&name)
-            .await
-            .map_err(|source| Error::from_kube(format!("reading {what}"), source))?
-    } else {
-        seen
-    };
-    Ok((line, object))
+    }
 }
 
 fn matches_wait(until: &WaitFor, object: Option<&DynamicObject>) -> bool {
@@ -154,7 +162,18 @@ fn object_state(object: &DynamicObject) -> String {
     }
 }
 
-/// Waits for the pods a reference means, on a watch of the namespace's pods.
+/// What a wait for a workload's pods saw when they were as asked.
+struct PodsSeen {
+    line: String,
+    pods: Vec<Pod>,
+    /// The workload itself (a Pod: the pod).
+    object: Option<DynamicObject>,
+}
+
+/// Waits for the pods a reference means. It decides from watch caches (kube-runtime
+/// reflectors) of the pods, the workload and, for a Deployment, the ReplicaSets, so a
+/// change costs no request; a Deployment's controller acting on its spec changes no
+/// pod by itself, so its changes count too.
 #[allow(clippy::too_many_arguments)]
 async fn pods(
     client: &kube::Client,
@@ -165,31 +184,73 @@ async fn pods(
     runs_pods: bool,
     timeout: Duration,
     progress: &(dyn Fn(String) + Sync),
-) -> Result<String, Error> {
+) -> Result<PodsSeen, Error> {
     let want_ready = matches!(until, WaitFor::Ready) && runs_pods;
     let want_running = matches!(until, WaitFor::Running) && runs_pods;
     let deadline = Instant::now() + timeout;
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pod_changes = watcher(api, watcher::Config::default()).map(|_| ());
-    // A Deployment's controller acting on its spec changes no pod by itself.
-    let mut changes = match workloads::workload_kind(reference) {
-        Some("Deployment") => {
-            let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
-                Api::namespaced(client.clone(), namespace);
-            let name = reference.name.clone().unwrap_or_default();
-            let deployment_changes = watch_object(deployments, &name).map(|_| ());
-            futures::stream::select(pod_changes, deployment_changes).boxed()
-        }
-        _ => pod_changes.boxed(),
+    let kind = workloads::workload_kind(reference).ok_or_else(|| {
+        Error::Lab(workloads::Error::NotAWorkload(reference.to_string()).to_string())
+    })?;
+    let name = reference.name.clone().unwrap_or_default();
+    let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
+
+    let (pod_cache, pod_writer) = reflector::store::<Pod>();
+    let pod_config = if kind == "Pod" {
+        by_name.clone()
+    } else {
+        watcher::Config::default()
     };
+    let mut watches = vec![changes_of(
+        pod_writer,
+        Api::namespaced(client.clone(), namespace),
+        pod_config,
+    )];
+    let workload_cache = (kind != "Pod").then(|| {
+        let resource = workloads::workload_resource(kind);
+        let writer = reflector::store::Writer::new(resource.clone());
+        let cache = writer.as_reader();
+        watches.push(changes_of(
+            writer,
+            Api::namespaced_with(client.clone(), namespace, &resource),
+            by_name,
+        ));
+        cache
+    });
+    let (replica_set_cache, replica_set_writer) = reflector::store::<ReplicaSet>();
+    if kind == "Deployment" {
+        watches.push(changes_of(
+            replica_set_writer,
+            Api::namespaced(client.clone(), namespace),
+            watcher::Config::default(),
+        ));
+    }
+    let mut changes = futures::stream::select_all(watches);
+
     let mut current: Vec<Pod>;
     loop {
-        let found = workloads::current_pods(client, reference, namespace)
-            .await
-            .map_err(|e| match e {
-                workloads::Error::Kube(doing, source) => Error::from_kube(doing, source),
-                other => Error::Lab(other.to_string()),
-            })?;
+        let pods = pod_cache.state();
+        let workload = workload_cache
+            .as_ref()
+            .and_then(|cache| cache.state().into_iter().next());
+        let found = match &workload {
+            None if kind == "Pod" => workloads::CurrentPods {
+                pods: pods.iter().map(|p| Pod::clone(p)).collect(),
+                rollout_seen: true,
+            },
+            None => workloads::CurrentPods {
+                pods: Vec::new(),
+                rollout_seen: true,
+            },
+            Some(workload) => {
+                let replica_sets = replica_set_cache.state();
+                workloads::current_of(
+                    kind,
+                    workload,
+                    replica_sets.iter().map(AsRef::as_ref),
+                    pods.iter().map(AsRef::as_ref),
+                )
+            }
+        };
         current = found.pods;
         let done = found.rollout_seen
             && !current.is_empty()
@@ -201,7 +262,7 @@ async fn pods(
                 .filter_map(|p| p.metadata.name.clone())
                 .collect();
             let names = names.join(", ");
-            return Ok(if want_ready {
+            let line = if want_ready {
                 format!("{what} ready ({names})")
             } else if want_running {
                 format!("{what} running ({names})")
@@ -211,6 +272,18 @@ async fn pods(
                 format!(
                     "{what} created ({names}); no node runs it, so kubelab stands in for the kubelet"
                 )
+            };
+            let object = match workload {
+                Some(workload) => Some(DynamicObject::clone(&workload)),
+                None => current
+                    .first()
+                    .and_then(|pod| serde_json::to_value(pod).ok())
+                    .and_then(|pod| serde_json::from_value(pod).ok()),
+            };
+            return Ok(PodsSeen {
+                line,
+                pods: current,
+                object,
             });
         }
         if let Some(pod) = current.first() {
@@ -224,7 +297,7 @@ async fn pods(
             }
             progress(format!("{what}: {state}"));
         }
-        // The next change to any pod of the namespace, or the deadline.
+        // The next change to any of the watched objects, or the deadline.
         match tokio::time::timeout_at(deadline.into(), changes.next()).await {
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,
@@ -247,6 +320,30 @@ async fn pods(
         timeout,
         state: format!("{state}{events}"),
     })
+}
+
+/// A reflector's stream of changes: each item means its cache has moved. A broken
+/// watch is retried with kube-runtime's backoff.
+fn changes_of<K>(
+    writer: reflector::store::Writer<K>,
+    api: Api<K>,
+    config: watcher::Config,
+) -> futures::stream::BoxStream<'static, ()>
+where
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Clone + Eq + std::hash::Hash,
+{
+    watcher(api, config)
+        .default_backoff()
+        .reflect(writer)
+        .map(|_| ())
+        .boxed()
 }
 
 /// The pod's recent Warning events ("; events: Failed: ... pull access denied ..."),

@@ -5,6 +5,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::{Api, Resource};
@@ -40,7 +41,8 @@ pub fn workload_kind(reference: &ObjectRef) -> Option<&'static str> {
     })
 }
 
-fn resource_of(kind: &str) -> ApiResource {
+/// The resource a workload kind (not Pod) is watched and read through.
+pub fn workload_resource(kind: &str) -> ApiResource {
     let (group, version, plural) = match kind {
         "Job" => ("batch", "v1", "jobs"),
         "StatefulSet" => ("apps", "v1", "statefulsets"),
@@ -87,10 +89,6 @@ pub async fn current_pods(
     let name = reference.name.clone().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let kube_err = |what: String| move |e| Error::Kube(what, e);
-    let none = |rollout_seen| CurrentPods {
-        pods: Vec::new(),
-        rollout_seen,
-    };
     if kind == "Pod" {
         let pod = pods
             .get_opt(&name)
@@ -102,95 +100,113 @@ pub async fn current_pods(
         });
     }
     let what = format!("{} {namespace}/{name}", kind.to_lowercase());
-    let (owner_uid, rollout_seen) = if kind == "Deployment" {
-        match newest_replica_set(client, namespace, &name).await? {
-            Newest::ReplicaSet { uid, rollout_seen } => (uid, rollout_seen),
-            Newest::None { rollout_seen } => return Ok(none(rollout_seen)),
-        }
-    } else {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), namespace, &resource_of(kind));
-        match api
+    let workload =
+        Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &workload_resource(kind))
             .get_opt(&name)
             .await
-            .map_err(kube_err(format!("reading {what}")))?
-        {
-            Some(object) => (object.meta().uid.clone().unwrap_or_default(), true),
-            None => return Ok(none(true)),
-        }
+            .map_err(kube_err(format!("reading {what}")))?;
+    let Some(workload) = workload else {
+        return Ok(CurrentPods::none(true));
+    };
+    // Read after the workload, so they are at least as new as it is.
+    let replica_sets = if kind == "Deployment" {
+        Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+            .list(&ListParams::default())
+            .await
+            .map_err(kube_err(format!("listing the ReplicaSets of {what}")))?
+            .items
+    } else {
+        Vec::new()
     };
     let pods = pods
         .list(&ListParams::default())
         .await
         .map_err(kube_err(format!("listing the pods of {what}")))?
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none() && owned_by(p, &owner_uid))
-        .collect();
-    Ok(CurrentPods { pods, rollout_seen })
+        .items;
+    Ok(current_of(kind, &workload, &replica_sets, &pods))
 }
 
-enum Newest {
-    ReplicaSet { uid: String, rollout_seen: bool },
-    None { rollout_seen: bool },
+impl CurrentPods {
+    fn none(rollout_seen: bool) -> Self {
+        CurrentPods {
+            pods: Vec::new(),
+            rollout_seen,
+        }
+    }
 }
 
-/// The deployment's newest ReplicaSet, and whether its controller has acted on the
-/// deployment's latest spec.
-async fn newest_replica_set(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-) -> Result<Newest, Error> {
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let Some(deployment) = deployments
-        .get_opt(name)
-        .await
-        .map_err(|e| Error::Kube(format!("reading deployment {namespace}/{name}"), e))?
-    else {
-        return Ok(Newest::None { rollout_seen: true });
+/// A workload's current pods, from the workload as read, its namespace's ReplicaSets
+/// (a Deployment's pods are those of its newest) and its namespace's pods. Pure, so
+/// a wait can decide from watch caches without a request. A Deployment is settled only
+/// once its newest ReplicaSet is the revision the Deployment names: watches of the
+/// two may arrive in either order.
+pub fn current_of<'a>(
+    kind: &str,
+    workload: &DynamicObject,
+    replica_sets: impl IntoIterator<Item = &'a ReplicaSet>,
+    pods: impl IntoIterator<Item = &'a Pod>,
+) -> CurrentPods {
+    let uid = workload.meta().uid.clone().unwrap_or_default();
+    let (owner_uid, rollout_seen) = if kind == "Deployment" {
+        let observed = workload.data["status"]["observedGeneration"].as_i64();
+        let rollout_seen = match (workload.meta().generation, observed) {
+            (Some(generation), Some(observed)) => observed >= generation,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let newest = replica_sets
+            .into_iter()
+            .filter(|rs| {
+                rs.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.uid == uid)
+            })
+            .max_by_key(|rs| revision(&rs.metadata));
+        let Some(newest) = newest else {
+            return CurrentPods::none(rollout_seen);
+        };
+        let named = workload
+            .meta()
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION))
+            .is_some();
+        if named && revision(workload.meta()) != revision(&newest.metadata) {
+            // One watch is ahead of the other: wait for it to catch up.
+            return CurrentPods::none(false);
+        }
+        (
+            newest.metadata.uid.clone().unwrap_or_default(),
+            rollout_seen,
+        )
+    } else {
+        (uid, true)
     };
-    let observed = deployment
-        .status
+    CurrentPods {
+        pods: pods
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none() && owned_by(p, &owner_uid))
+            .cloned()
+            .collect(),
+        rollout_seen,
+    }
+}
+
+/// The revision the Deployment controller stamps on a Deployment and its ReplicaSets.
+fn revision(meta: &ObjectMeta) -> u64 {
+    meta.annotations
         .as_ref()
-        .and_then(|s| s.observed_generation);
-    let rollout_seen = match (deployment.metadata.generation, observed) {
-        (Some(generation), Some(observed)) => observed >= generation,
-        (Some(_), None) => false,
-        (None, _) => true,
-    };
-    let uid = deployment.metadata.uid.unwrap_or_default();
-    let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
-    let newest = replica_sets
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| {
-            Error::Kube(
-                format!("listing the ReplicaSets of deployment {namespace}/{name}"),
-                e,
-            )
-        })?
-        .items
-        .into_iter()
-        .filter(|rs| {
-            rs.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.uid == uid)
-        })
-        .max_by_key(|rs| {
-            rs.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(REVISION))
-                .and_then(|r| r.parse::<u64>().ok())
-                .unwrap_or(0)
-        });
-    Ok(match newest.and_then(|rs| rs.metadata.uid) {
-        Some(uid) => Newest::ReplicaSet { uid, rollout_seen },
-        None => Newest::None { rollout_seen },
-    })
+        .and_then(|a| a.get(REVISION))
+        .and_then(|r| r.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// The newest of a workload's pods: the one a probe runs from.
+pub fn newest(mut pods: Vec<Pod>) -> Option<Pod> {
+    pods.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
+    pods.pop()
 }
 
 /// The pod a probe runs from: the Pod, or the newest of the workload's current pods.
@@ -199,9 +215,7 @@ pub async fn pod_for(
     reference: &ObjectRef,
     namespace: &str,
 ) -> Result<Pod, Error> {
-    let mut current = current_pods(client, reference, namespace).await?.pods;
-    current.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
-    current.pop().ok_or_else(|| {
+    newest(current_pods(client, reference, namespace).await?.pods).ok_or_else(|| {
         Error::NoPod(if reference.is_pod() {
             format!(
                 "pod {namespace}/{} does not exist",
@@ -245,5 +259,95 @@ mod tests {
         assert_eq!(kind("statefulset/db"), Some("StatefulSet"));
         assert_eq!(kind("daemonset/agent"), Some("DaemonSet"));
         assert_eq!(kind("service/web"), None);
+    }
+
+    fn deployment(generation: i64, observed: i64, revision: &str) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "uid": "d", "generation": generation,
+                "annotations": {REVISION: revision}},
+            "status": {"observedGeneration": observed}
+        }))
+        .unwrap()
+    }
+
+    fn owned(kind: &str, name: &str, owner: &str, extra: serde_json::Value) -> serde_json::Value {
+        let mut object = serde_json::json!({
+            "metadata": {"name": name, "uid": name,
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": "x",
+                    "uid": owner, "controller": true}]}
+        });
+        if let Some(extra) = extra.as_object() {
+            for (key, value) in extra {
+                object["metadata"][key] = value.clone();
+            }
+        }
+        object
+    }
+
+    fn replica_set(name: &str, revision: &str) -> ReplicaSet {
+        serde_json::from_value(owned(
+            "Deployment",
+            name,
+            "d",
+            serde_json::json!({"annotations": {REVISION: revision}}),
+        ))
+        .unwrap()
+    }
+
+    fn pod(name: &str, owner: &str) -> Pod {
+        serde_json::from_value(owned("ReplicaSet", name, owner, serde_json::json!({}))).unwrap()
+    }
+
+    fn names(current: &CurrentPods) -> Vec<String> {
+        current
+            .pods
+            .iter()
+            .filter_map(|p| p.metadata.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_deployments_pods_are_those_of_the_revision_it_names() {
+        let replica_sets = [replica_set("old", "1"), replica_set("new", "2")];
+        let mut leaving: Pod = pod("new-b", "new");
+        leaving.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+        let pods = [pod("old-a", "old"), pod("new-a", "new"), leaving];
+        let current = current_of("Deployment", &deployment(2, 2, "2"), &replica_sets, &pods);
+        assert!(current.rollout_seen);
+        assert_eq!(
+            names(&current),
+            ["new-a"],
+            "not the old ReplicaSet's, not one leaving"
+        );
+
+        // The controller has not acted on the latest spec yet: not settled.
+        let current = current_of("Deployment", &deployment(3, 2, "2"), &replica_sets, &pods);
+        assert!(!current.rollout_seen);
+    }
+
+    #[test]
+    fn a_replica_set_watch_behind_the_deployment_watch_is_waited_for() {
+        // The Deployment already names revision 2; the cache has only revision 1.
+        let replica_sets = [replica_set("old", "1")];
+        let pods = [pod("old-a", "old")];
+        let current = current_of("Deployment", &deployment(2, 2, "2"), &replica_sets, &pods);
+        assert!(!current.rollout_seen);
+        assert!(current.pods.is_empty(), "{:?}", names(&current));
+    }
+
+    #[test]
+    fn other_workloads_own_their_pods_directly() {
+        let job: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once", "uid": "j"}
+        }))
+        .unwrap();
+        let pods = [pod("once-a", "j"), pod("other", "k")];
+        let current = current_of("Job", &job, [], &pods);
+        assert!(current.rollout_seen);
+        assert_eq!(names(&current), ["once-a"]);
     }
 }

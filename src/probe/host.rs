@@ -31,20 +31,37 @@ pub struct HostTools {
     pub http: std::sync::Arc<super::host_http::PodHttp>,
     /// kubectl's discovery cache (`--cache-dir`), shared by the pods' kubectl runs: the
     /// API server's types are the same for every pod, and kubectl fetches them again
-    /// when a type it is asked for is missing. A private directory, removed with the
-    /// last clone.
-    pub kubectl_cache: std::sync::Arc<TempDir>,
+    /// when a type it is asked for is missing. A private directory, made by the first
+    /// kubectl run (a command that runs none leaves nothing, even when killed) and
+    /// removed with the last clone.
+    kubectl_cache: std::sync::Arc<Mutex<Option<TempDir>>>,
 }
 
 impl HostTools {
-    pub fn new(apiserver: &str, kubectl: PathBuf, curl: PathBuf) -> std::io::Result<Self> {
-        Ok(HostTools {
+    pub fn new(apiserver: &str, kubectl: PathBuf, curl: PathBuf) -> Self {
+        HostTools {
             apiserver: apiserver.to_string(),
             kubectl,
             curl,
             http: std::sync::Arc::new(super::host_http::PodHttp::new(apiserver)),
-            kubectl_cache: std::sync::Arc::new(private_tempdir()?),
-        })
+            kubectl_cache: Default::default(),
+        }
+    }
+
+    /// The kubectl cache directory, made on first use.
+    pub fn kubectl_cache(&self) -> Result<PathBuf, Error> {
+        let mut cache = self
+            .kubectl_cache
+            .lock()
+            .expect("the lock is never poisoned");
+        if let Some(dir) = cache.as_ref() {
+            return Ok(dir.path().to_path_buf());
+        }
+        let dir = private_tempdir()
+            .map_err(|e| Error::Host(format!("creating a private temporary directory: {e}")))?;
+        let path = dir.path().to_path_buf();
+        *cache = Some(dir);
+        Ok(path)
     }
 }
 

@@ -169,7 +169,7 @@ current-context: in-cluster
         all.insert(0, format!("--kubeconfig={}", file.path().display()));
         all.insert(
             1,
-            format!("--cache-dir={}", self.tools.kubectl_cache.path().display()),
+            format!("--cache-dir={}", self.tools.kubectl_cache()?.display()),
         );
         let home = self.files.dir()?.display().to_string();
         let out = run(&self.tools.kubectl, &all, &[("HOME", home)]).await;

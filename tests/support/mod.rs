@@ -34,12 +34,18 @@ pub struct Lab {
 
 impl Lab {
     pub fn new() -> Self {
-        Lab {
-            state_root: tempfile::Builder::new()
-                .prefix("kubelab-test-")
-                .tempdir()
-                .unwrap(),
-        }
+        let state_root = tempfile::Builder::new()
+            .prefix("kubelab-test-")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir(state_root.path().join("tmp")).unwrap();
+        Lab { state_root }
+    }
+
+    /// The TMPDIR of this environment's kubelab commands: whatever one leaves there
+    /// (a pod's private directory, a token file) is found when the Lab is dropped.
+    pub fn tmp(&self) -> PathBuf {
+        self.state_root.path().join("tmp")
     }
 
     /// `kubelab` with this environment's state root.
@@ -50,6 +56,7 @@ impl Lab {
             .env("KUBELAB_PROVIDER", "local")
             .env_remove("KUBELAB_CLUSTER")
             .env_remove("KUBECONFIG")
+            .env("TMPDIR", self.tmp())
             .env("NO_COLOR", "1");
         cmd
     }
@@ -137,10 +144,23 @@ impl Lab {
 
 /// A test that fails with a cluster up (an assertion between `cluster up` and its
 /// `Cluster` handle) still takes it down.
+/// And every command it ran removed its temporary files, also when it failed or was
+/// interrupted (a command killed outright gets a TMPDIR of its own).
 impl Drop for Lab {
     fn drop(&mut self) {
         if self.state_root.path().join("kubelab").exists() {
             let _ = self.run(&["cluster", "down"]);
+        }
+        let left: Vec<String> = std::fs::read_dir(self.tmp())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !std::thread::panicking() {
+            assert!(left.is_empty(), "kubelab left in its TMPDIR: {left:?}");
         }
     }
 }
