@@ -40,11 +40,8 @@ pub async fn run(command: ClassCommand, ui: &Ui) -> Result<ExitCode, AppError> {
 
 /// The hands-on labs the arguments name (all of them by default).
 fn hands_on_labs(dir: &crate::cli::DirArgs, wanted: &[String]) -> Result<Vec<LoadedLab>, AppError> {
-    let (labs, from) = labs_of(dir)?;
-    let labs: Vec<LoadedLab> = scenario::select(labs, wanted, &from)?
-        .into_iter()
-        .filter(|l| l.lab.is_hands_on())
-        .collect();
+    let (labs, from) = labs_of(dir, wanted)?;
+    let labs: Vec<LoadedLab> = labs.into_iter().filter(|l| l.lab.is_hands_on()).collect();
     if labs.is_empty() {
         return Err(AppError::Usage(format!(
             "no hands-on lab among the labs chosen from {from}: a class does hands-on labs (`kubelab list` marks them)"

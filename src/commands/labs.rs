@@ -11,7 +11,7 @@ use crate::images::{self, ImageMap};
 use crate::scenario::{self, Action, LoadedLab};
 
 pub fn list(args: &DirArgs) -> Result<ExitCode, AppError> {
-    for loaded in &labs_of(args)?.0 {
+    for loaded in &labs_of(args, &[])?.0 {
         let lab = &loaded.lab;
         println!("{:<4} {:<36} {}", lab.id, loaded.folder, lab.title);
         println!("     {}", lab.summary.trim());
@@ -39,7 +39,7 @@ pub fn list(args: &DirArgs) -> Result<ExitCode, AppError> {
 }
 
 pub fn lint(args: &DirArgs) -> Result<ExitCode, AppError> {
-    let (labs, from) = labs_of(args)?;
+    let (labs, from) = labs_of(args, &[])?;
     let operations: usize = labs
         .iter()
         .flat_map(|l| l.lab.plan(scenario::Part::All))
@@ -80,8 +80,7 @@ pub fn new_lab(args: &NewArgs) -> Result<ExitCode, AppError> {
 }
 
 pub fn show(args: &ShowArgs) -> Result<ExitCode, AppError> {
-    let (labs, from) = labs_of(&args.dir)?;
-    for loaded in &scenario::select(labs, std::slice::from_ref(&args.lab), &from)? {
+    for loaded in &labs_of(&args.dir, std::slice::from_ref(&args.lab))?.0 {
         print_lab(loaded);
     }
     Ok(ExitCode::SUCCESS)
@@ -106,7 +105,7 @@ pub fn lab_images(labs: &[LoadedLab], map: &ImageMap) -> BTreeMap<String, Vec<St
 }
 
 pub async fn images(args: &ImagesArgs) -> Result<ExitCode, AppError> {
-    let (labs, _) = labs_of(&args.dir)?;
+    let (labs, _) = labs_of(&args.dir, &[])?;
     let used = lab_images(&labs, &image_map(&args.images)?);
     // Say which are already in the local engine, when there is one.
     let engine = kind::detect().await.ok().map(|tools| tools.engine.binary());

@@ -47,16 +47,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode, AppError> {
     }
 }
 
-/// The labs a command means: a folder's (`--dir`), or a built-in suite's; and how to
-/// name where they come from in messages.
-fn labs_of(args: &DirArgs) -> Result<(Vec<LoadedLab>, String), AppError> {
-    match &args.dir {
-        Some(dir) => Ok((scenario::load_dir(dir)?, dir.display().to_string())),
-        None => Ok((
-            scenario::load_suite(&args.suite)?,
-            format!("the built-in suite '{}'", args.suite),
-        )),
-    }
+/// The labs a command means (`wanted`; all when none): from a folder (`--dir`), or a
+/// built-in suite; and how to name where they come from in messages.
+fn labs_of(args: &DirArgs, wanted: &[String]) -> Result<(Vec<LoadedLab>, String), AppError> {
+    let from = match &args.dir {
+        Some(dir) => dir.display().to_string(),
+        None => format!("the built-in suite '{}'", args.suite),
+    };
+    let labs = scenario::load_selected(args.dir.as_deref(), &args.suite, wanted, &from)?;
+    Ok((labs, from))
 }
 
 fn image_map(args: &ImageArgs) -> Result<ImageMap, AppError> {

@@ -14,8 +14,7 @@ use crate::scenario::{self, LoadedLab};
 use crate::ui::Ui;
 
 pub async fn run_labs(args: RunArgs, ui: &Ui) -> Result<ExitCode, AppError> {
-    let (labs, from) = labs_of(&args.dir)?;
-    let labs = scenario::select(labs, &args.labs, &from)?;
+    let (labs, _) = labs_of(&args.dir, &args.labs)?;
     let images = image_map(&args.images)?;
     let choice = connect::choice(&args.cluster, Some(args.consent))?;
     let provider = cluster::to_start(&choice, false).await;

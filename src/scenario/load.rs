@@ -202,6 +202,37 @@ fn token_at(text: &str, at: Position) -> Option<String> {
     (!word.is_empty() && !word.ends_with(':')).then(|| word.to_string())
 }
 
+/// The labs `wanted` names from `folders`, loading only what it takes: when every
+/// name is a folder's (`04`, `04-deployment-forbidden`), only those folders are read,
+/// so a student's `kubelab start 04` parses one lab, not the suite. A name that is
+/// only a lab's id loads them all to find it.
+pub fn load_selected(
+    folders: Vec<LabFolder>,
+    wanted: &[String],
+    from: &str,
+) -> Result<Vec<LoadedLab>, Error> {
+    let named: Option<Vec<LabFolder>> = wanted
+        .iter()
+        .map(|want| {
+            folders
+                .iter()
+                .find(|f| names_folder(want, &f.name()))
+                .cloned()
+        })
+        .collect();
+    let folders = match named {
+        Some(named) if !wanted.is_empty() => named,
+        _ => folders,
+    };
+    select(load(folders)?, wanted, from)
+}
+
+/// Whether a name means this folder: its whole name, or its number (`04` for
+/// `04-deployment-forbidden`).
+fn names_folder(want: &str, folder: &str) -> bool {
+    folder == want || folder.starts_with(&format!("{want}-"))
+}
+
 /// The labs `wanted` names, by id ("02"), folder name, or folder prefix; all when none.
 pub fn select(
     labs: Vec<LoadedLab>,
@@ -215,9 +246,7 @@ pub fn select(
     for want in wanted {
         let found = labs
             .iter()
-            .find(|l| {
-                l.lab.id == *want || l.folder == *want || l.folder.starts_with(&format!("{want}-"))
-            })
+            .find(|l| l.lab.id == *want || names_folder(want, &l.folder))
             .ok_or_else(|| Error::NoSuchLab {
                 wanted: want.clone(),
                 from: from.to_string(),
@@ -228,4 +257,40 @@ pub fn select(
         }
     }
     Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seed suite's folders and a folder whose lab.yaml does not parse.
+    fn seed_and_a_broken_lab() -> Vec<LabFolder> {
+        let mut folders = super::super::source::built_in("seed").unwrap();
+        folders.push(LabFolder::Memory {
+            name: "99-broken".into(),
+            files: [(LAB_FILE.to_string(), "id: [unclosed".to_string())].into(),
+        });
+        folders
+    }
+
+    #[test]
+    fn a_lab_named_by_its_folder_is_loaded_without_the_others() {
+        let labs = load_selected(seed_and_a_broken_lab(), &["04".into()], "here").unwrap();
+        let ids: Vec<&str> = labs.iter().map(|l| l.lab.id.as_str()).collect();
+        assert_eq!(ids, ["04"]);
+
+        // The broken lab is read when it is named, and when all labs are.
+        for wanted in [vec!["99".to_string()], vec![]] {
+            let Err(Error::Invalid(problems)) =
+                load_selected(seed_and_a_broken_lab(), &wanted, "here")
+            else {
+                panic!("{wanted:?}: the broken lab was not read");
+            };
+            assert!(
+                problems[0].file.ends_with("99-broken/lab.yaml"),
+                "{:?}",
+                problems[0].file
+            );
+        }
+    }
 }

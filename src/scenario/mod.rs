@@ -44,3 +44,18 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedLab>, Error> {
 pub fn load_suite(suite: &str) -> Result<Vec<LoadedLab>, Error> {
     load::load(source::built_in(suite)?)
 }
+
+/// The labs `wanted` names (by folder name, number or id; all when none), from a
+/// folder on disk or else a built-in suite; `from` names the source in messages.
+pub fn load_selected(
+    dir: Option<&Path>,
+    suite: &str,
+    wanted: &[String],
+    from: &str,
+) -> Result<Vec<LoadedLab>, Error> {
+    let folders = match dir {
+        Some(dir) => source::on_disk(dir)?,
+        None => source::built_in(suite)?,
+    };
+    load::load_selected(folders, wanted, from)
+}

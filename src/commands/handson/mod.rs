@@ -204,12 +204,15 @@ fn find(progress: &Progress, wanted: &str) -> Result<String, AppError> {
 
 /// The lab's files, from its built-in suite or its folder.
 fn load(entry: &LabProgress) -> Result<LoadedLab, AppError> {
-    let (labs, from) = match (&entry.suite, &entry.dir) {
-        (Some(suite), _) => (
-            scenario::load_suite(suite)?,
-            format!("the built-in suite '{suite}'"),
-        ),
-        (None, Some(dir)) => (scenario::load_dir(dir)?, dir.display().to_string()),
+    let dir = match (&entry.suite, &entry.dir) {
+        (Some(suite), _) => crate::cli::DirArgs {
+            dir: None,
+            suite: suite.clone(),
+        },
+        (None, Some(dir)) => crate::cli::DirArgs {
+            dir: Some(dir.clone()),
+            suite: String::new(),
+        },
         (None, None) => {
             return Err(AppError::Environment(format!(
                 "the progress of lab {} says neither its suite nor its folder: `kubelab start` it again",
@@ -217,8 +220,9 @@ fn load(entry: &LabProgress) -> Result<LoadedLab, AppError> {
             )));
         }
     };
-    let mut chosen = scenario::select(labs, std::slice::from_ref(&entry.folder), &from)?;
-    let loaded = chosen.remove(0);
+    let loaded = super::labs_of(&dir, std::slice::from_ref(&entry.folder))?
+        .0
+        .remove(0);
     Ok(match &entry.copy_of {
         Some(student) => scenario::copy::Copy::of(&loaded, student).lab(&loaded)?,
         None => loaded,

@@ -14,8 +14,9 @@ use crate::scenario::{self, Part};
 use crate::ui::Ui;
 
 pub async fn start(args: StartArgs, ui: &Ui) -> Result<ExitCode, AppError> {
-    let (labs, from) = labs_of(&args.dir)?;
-    let loaded = scenario::select(labs, std::slice::from_ref(&args.lab), &from)?.remove(0);
+    let loaded = labs_of(&args.dir, std::slice::from_ref(&args.lab))?
+        .0
+        .remove(0);
     hands_on(&loaded)?;
     let images = image_map(&args.images)?;
     let choice = connect::choice(&args.cluster, Some(args.consent))?;
