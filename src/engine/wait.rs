@@ -75,7 +75,7 @@ pub async fn wait(
     let is_workload = workloads::workload_kind(&wait.object).is_some();
     match &wait.until {
         WaitFor::Ready | WaitFor::Running | WaitFor::Created if is_workload => {
-            let seen = pods(
+            pods(
                 client,
                 &wait.object,
                 &what,
@@ -85,12 +85,7 @@ pub async fn wait(
                 timeout,
                 progress,
             )
-            .await?;
-            Ok(Waited {
-                line: seen.line,
-                object: seen.object,
-                pods: seen.pods,
-            })
+            .await
         }
         until => {
             let description = match until {
@@ -162,14 +157,6 @@ fn object_state(object: &DynamicObject) -> String {
     }
 }
 
-/// What a wait for a workload's pods saw when they were as asked.
-struct PodsSeen {
-    line: String,
-    pods: Vec<Pod>,
-    /// The workload itself (a Pod: the pod).
-    object: Option<DynamicObject>,
-}
-
 /// Waits for the pods a reference means. It decides from watch caches (kube-runtime
 /// reflectors) of the pods, the workload and, for a Deployment, the ReplicaSets, so a
 /// change costs no request; a Deployment's controller acting on its spec changes no
@@ -184,7 +171,7 @@ async fn pods(
     runs_pods: bool,
     timeout: Duration,
     progress: &(dyn Fn(String) + Sync),
-) -> Result<PodsSeen, Error> {
+) -> Result<Waited, Error> {
     let want_ready = matches!(until, WaitFor::Ready) && runs_pods;
     let want_running = matches!(until, WaitFor::Running) && runs_pods;
     let deadline = Instant::now() + timeout;
@@ -280,7 +267,7 @@ async fn pods(
                     .and_then(|pod| serde_json::to_value(pod).ok())
                     .and_then(|pod| serde_json::from_value(pod).ok()),
             };
-            return Ok(PodsSeen {
+            return Ok(Waited {
                 line,
                 pods: current,
                 object,
