@@ -224,10 +224,7 @@ async fn pods(
                 pods: pods.iter().map(|p| Pod::clone(p)).collect(),
                 rollout_seen: true,
             },
-            None => workloads::CurrentPods {
-                pods: Vec::new(),
-                rollout_seen: true,
-            },
+            None => workloads::CurrentPods::none(true),
             Some(workload) => {
                 let replica_sets = replica_set_cache.state();
                 workloads::current_of(

@@ -127,7 +127,8 @@ pub async fn current_pods(
 }
 
 impl CurrentPods {
-    fn none(rollout_seen: bool) -> Self {
+    /// No pods (yet).
+    pub fn none(rollout_seen: bool) -> Self {
         CurrentPods {
             pods: Vec::new(),
             rollout_seen,
