@@ -34,7 +34,7 @@ pub struct HostTools {
     /// when a type it is asked for is missing. A private directory, made by the first
     /// kubectl run (a command that runs none leaves nothing, even when killed) and
     /// removed with the last clone.
-    kubectl_cache: std::sync::Arc<Mutex<Option<TempDir>>>,
+    kubectl_cache: std::sync::Arc<PrivateDir>,
 }
 
 impl HostTools {
@@ -50,18 +50,7 @@ impl HostTools {
 
     /// The kubectl cache directory, made on first use.
     pub fn kubectl_cache(&self) -> Result<PathBuf, Error> {
-        let mut cache = self
-            .kubectl_cache
-            .lock()
-            .expect("the lock is never poisoned");
-        if let Some(dir) = cache.as_ref() {
-            return Ok(dir.path().to_path_buf());
-        }
-        let dir = private_tempdir()
-            .map_err(|e| Error::Host(format!("creating a private temporary directory: {e}")))?;
-        let path = dir.path().to_path_buf();
-        *cache = Some(dir);
-        Ok(path)
+        self.kubectl_cache.path(|_| Ok(()))
     }
 }
 
@@ -80,7 +69,28 @@ pub struct PodFiles {
     pub token: Option<String>,
     /// Each file's content, by its normalized path in the container.
     contents: BTreeMap<String, Vec<u8>>,
-    on_disk: Mutex<Option<TempDir>>,
+    on_disk: PrivateDir,
+}
+
+/// A private temporary directory (0700), made the first time its path is asked for
+/// and removed when this is dropped.
+#[derive(Debug, Default)]
+pub struct PrivateDir(Mutex<Option<TempDir>>);
+
+impl PrivateDir {
+    /// The directory's path; `fill` writes its first contents when it is made.
+    fn path(&self, fill: impl FnOnce(&Path) -> Result<(), Error>) -> Result<PathBuf, Error> {
+        let mut made = self.0.lock().expect("the lock is never poisoned");
+        if let Some(dir) = made.as_ref() {
+            return Ok(dir.path().to_path_buf());
+        }
+        let dir = private_tempdir()
+            .map_err(|e| Error::Host(format!("creating a private temporary directory: {e}")))?;
+        fill(dir.path())?;
+        let path = dir.path().to_path_buf();
+        *made = Some(dir);
+        Ok(path)
+    }
 }
 
 /// A container path as one spelling: `/a/./b//c/` and `/a/b/c` are the same file.
@@ -105,7 +115,7 @@ impl PodFiles {
             mounts: Vec::new(),
             token: None,
             contents: BTreeMap::new(),
-            on_disk: Mutex::new(None),
+            on_disk: PrivateDir::default(),
         }
     }
 
@@ -117,25 +127,19 @@ impl PodFiles {
     /// The private directory (0700), with every file written into it the first time
     /// it is asked for.
     pub fn dir(&self) -> Result<PathBuf, Error> {
-        let mut on_disk = self.on_disk.lock().expect("the lock is never poisoned");
-        if let Some(dir) = on_disk.as_ref() {
-            return Ok(dir.path().to_path_buf());
-        }
-        let dir = private_tempdir()
-            .map_err(|e| Error::Host(format!("creating a private temporary directory: {e}")))?;
-        for index in 0..self.mounts.len() {
-            let volume = dir.path().join(format!("volume-{index}"));
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&volume)
-                .map_err(|e| Error::Host(format!("creating {}: {e}", volume.display())))?;
-        }
-        for (path, contents) in &self.contents {
-            write_secret_file(&self.location(dir.path(), path), contents)?;
-        }
-        let path = dir.path().to_path_buf();
-        *on_disk = Some(dir);
-        Ok(path)
+        self.on_disk.path(|dir| {
+            for index in 0..self.mounts.len() {
+                let volume = dir.join(format!("volume-{index}"));
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&volume)
+                    .map_err(|e| Error::Host(format!("creating {}: {e}", volume.display())))?;
+            }
+            for (path, contents) in &self.contents {
+                write_secret_file(&self.location(dir, path), contents)?;
+            }
+            Ok(())
+        })
     }
 
     /// Where a path of the container lives on the host (written there first).
@@ -394,7 +398,7 @@ mod tests {
         assert_eq!(files.read(token).as_deref(), Some("tok"));
         assert_eq!(files.read("/etc/hostname"), None, "not in a volume");
         assert!(
-            files.on_disk.lock().unwrap().is_none(),
+            files.on_disk.0.lock().unwrap().is_none(),
             "nothing written yet"
         );
 
