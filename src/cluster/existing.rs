@@ -84,7 +84,7 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
         .to_string()
         .trim_end_matches('/')
         .to_string();
-    let client = kube::Client::try_from(config.clone())
+    let client = super::client::from_config(config.clone())
         .map_err(kube_err(format!("connecting to {server}")))?;
     Ok(Existing {
         seat,

@@ -75,7 +75,7 @@ pub async fn config(path: &Path) -> Result<kube::Config, Error> {
 /// A client for the kubeconfig at `path` (see [`config`]).
 pub async fn client(path: &Path) -> Result<kube::Client, Error> {
     let config = config(path).await?;
-    kube::Client::try_from(config).map_err(|source| Error::Kube {
+    super::client::from_config(config).map_err(|source| Error::Kube {
         context: format!("loading kubeconfig {}", path.display()),
         source,
     })

@@ -1,6 +1,7 @@
 //! Clusters kubelab can run labs on: one `Provider` trait, each provider in its own
 //! module, chosen in provider.rs.
 
+pub mod client;
 mod error;
 pub mod existing;
 pub mod kind;

@@ -180,10 +180,11 @@ impl Objects {
         let mut config = self.config.clone();
         config.auth_info.impersonate = Some(user.clone());
         config.auth_info.impersonate_groups = (!groups.is_empty()).then_some(groups);
-        let client = kube::Client::try_from(config).map_err(|source| Error::Cluster {
-            doing: format!("making a client that acts as {user}"),
-            source,
-        })?;
+        let client =
+            crate::cluster::client::from_config(config).map_err(|source| Error::Cluster {
+                doing: format!("making a client that acts as {user}"),
+                source,
+            })?;
         Ok((client, format!("as {user}")))
     }
 

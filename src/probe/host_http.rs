@@ -116,7 +116,7 @@ impl PodHttp {
             None => config.accept_invalid_certs = true,
             Some(pem) => config.root_cert = Some(certificates(ca_path, pem)?),
         }
-        let client = kube::Client::try_from(config)
+        let client = crate::cluster::client::from_config(config)
             .map_err(|e| Error::Kube("making the pod's HTTPS client".into(), e))?;
         clients.insert(key, client.clone());
         Ok(client)

@@ -859,7 +859,7 @@ impl super::Provider for Local {
             dir: state.dir.clone(),
         })?;
         let config = super::kubeconfig::config(&state.kubeconfig()).await?;
-        let client = kube::Client::try_from(config.clone()).map_err(|source| Error::Kube {
+        let client = super::client::from_config(config.clone()).map_err(|source| Error::Kube {
             context: format!("connecting to {}", record.server),
             source,
         })?;
