@@ -234,7 +234,8 @@ impl<'a> LabRun<'a> {
                 return report;
             }
             tries += 1;
-            let pause = if settling { 100 } else { 500 };
+            // The authorizer's informers trail a write by milliseconds.
+            let pause = if settling { 25 } else { 500 };
             tokio::time::sleep(Duration::from_millis(pause)).await;
             // What the cluster says may have changed: read RBAC and pods afresh.
             self.probes.refresh().await;
@@ -710,14 +711,43 @@ fn fill_identity(report: &mut OperationReport, op: &Operation, index: usize) {
 /// a moment behind the write (seen with ten runs at once on 2 cores).
 const AUTHORIZER_SETTLE: Duration = Duration::from_secs(3);
 
-/// The API server denied what the cluster's RBAC objects allow (403 where kubelab's
-/// view says allowed), or allowed what they deny.
+/// The API server denied what the cluster's RBAC objects allow (403, or an access
+/// review's "no", where kubelab's view says allowed), or allowed what they deny.
 fn authorizer_disagrees(observed: &crate::report::Observed) -> bool {
-    let (Some(why), Some(status)) = (&observed.rbac, observed.status) else {
-        return false;
-    };
-    match why.allowed {
-        true => status == 403,
-        false => status != 403,
+    match (&observed.rbac, server_allowed(observed)) {
+        (Some(why), Some(allowed)) => why.allowed != allowed,
+        _ => false,
+    }
+}
+
+/// What the API server decided, where a probe shows it: an access review's answer
+/// (can-i), else the request's status (403: denied).
+fn server_allowed(observed: &crate::report::Observed) -> Option<bool> {
+    observed
+        .allowed
+        .or(observed.status.map(|status| status != 403))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Observed;
+
+    #[test]
+    fn the_servers_decision_is_an_access_reviews_answer_or_the_requests_status() {
+        let review = |allowed| Observed {
+            allowed: Some(allowed),
+            ..Default::default()
+        };
+        let request = |status| Observed {
+            status: Some(status),
+            ..Default::default()
+        };
+        assert_eq!(server_allowed(&review(false)), Some(false));
+        assert_eq!(server_allowed(&review(true)), Some(true));
+        assert_eq!(server_allowed(&request(403)), Some(false));
+        assert_eq!(server_allowed(&request(200)), Some(true));
+        assert_eq!(server_allowed(&request(404)), Some(true));
+        assert_eq!(server_allowed(&Observed::default()), None);
     }
 }
