@@ -78,10 +78,8 @@ const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 /// the timeout ends; returns whether it passed and the last objects seen. A zero
 /// timeout looks once: it decides on the first full list.
 ///
-/// The one object `named`, when the watch is for one, is read first: a GET reads etcd
-/// at once, where a watch's first LIST waits until the API server's cache has seen
-/// the latest write to any type (55-60 ms here after a write to another type). Most
-/// checks hold on that read.
+/// The one object `named`, when the watch is for one, is read first, for the reason
+/// `wait::object_until` gives: most checks hold on that read.
 async fn watch_until(
     api: Api<DynamicObject>,
     config: watcher::Config,

@@ -24,6 +24,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// condition saw it (`Some(None)`: it does not exist), or None once `timeout` passes. A
 /// broken watch (a connection reset, the server's own watch timeout) is resumed by
 /// kube-runtime's watcher, so only the deadline ends the wait.
+///
+/// The object is read first: a GET reads etcd at once, where a watch's first LIST
+/// waits until the API server's cache has seen the latest write to any type (55-60 ms
+/// here after a write to another type). Many waits already hold.
 pub async fn object_until<K>(
     api: Api<K>,
     name: &str,
@@ -33,9 +37,6 @@ pub async fn object_until<K>(
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
-    // Read first: a GET reads etcd at once, where the watch's first LIST waits until
-    // the API server's cache has seen the latest write to any type (55-60 ms here
-    // after a write to another type). Many waits already hold.
     if let Ok(object) = api.get_opt(name).await
         && condition(object.as_ref())
     {

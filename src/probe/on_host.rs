@@ -16,12 +16,12 @@ use super::command::SERVICE_ACCOUNT_DIR;
 use super::host::{HostTools, PodFiles};
 use super::host_http::{PodHttp, Sent};
 use super::{Error, sandbox, token};
+use crate::scenario::vars::{self, Reference};
 
 /// kubectl lives for one command: its garbage collector only costs CPU (a quarter of a
 /// `kubectl get`'s, measured), so it is off, under a memory limit that turns it back
 /// on should an answer be huge.
 const KUBECTL_GO_RUNTIME: [(&str, &str); 2] = [("GOGC", "off"), ("GOMEMLIMIT", "256MiB")];
-use crate::scenario::vars::{self, Reference};
 
 pub struct OnHost {
     pod: Pod,
